@@ -1,0 +1,108 @@
+//! The directory header: a small file that records how the directory was created.
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic "KANTHRKV"
+//!      8     4  format version (u32 LE), currently 1
+//!     12     4  block size in bytes (u32 LE)
+//!     16     4  flags (u32 LE), 0; reserved
+//!     20     4  CRC-32 of bytes 0..20 (u32 LE)
+//! ```
+
+use byteorder::{ByteOrder, LittleEndian};
+
+use crate::storage::{read_full, Storage};
+use crate::{Error, Result};
+
+/// The header's file name; reserved, so callers cannot open it as a data file.
+pub const HEADER_FILE: &str = "HEADER";
+/// Identifies a KanthorKV directory header.
+pub const HEADER_MAGIC: [u8; 8] = *b"KANTHRKV";
+/// The on-disk format this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes in the header.
+pub const HEADER_SIZE: usize = 24;
+
+/// The bytes of a header recording `block_size`.
+pub(crate) fn encode(block_size: usize) -> [u8; HEADER_SIZE] {
+    let mut b = [0u8; HEADER_SIZE];
+    b[..8].copy_from_slice(&HEADER_MAGIC);
+    LittleEndian::write_u32(&mut b[8..12], FORMAT_VERSION);
+    LittleEndian::write_u32(&mut b[12..16], block_size as u32);
+    let crc = crc32fast::hash(&b[..20]);
+    LittleEndian::write_u32(&mut b[20..24], crc);
+    b
+}
+
+/// The block size recorded in `bytes`, or why they are not a valid header.
+pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<usize, String> {
+    if bytes.len() != HEADER_SIZE {
+        return Err(format!("{} bytes, expected {HEADER_SIZE}", bytes.len()));
+    }
+    if bytes[..8] != HEADER_MAGIC {
+        return Err("not a KanthorKV directory (bad magic)".into());
+    }
+    let crc = LittleEndian::read_u32(&bytes[20..24]);
+    if crc != crc32fast::hash(&bytes[..20]) {
+        return Err("checksum mismatch".into());
+    }
+    let version = LittleEndian::read_u32(&bytes[8..12]);
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "format version {version}, this build reads version {FORMAT_VERSION}"
+        ));
+    }
+    Ok(LittleEndian::read_u32(&bytes[12..16]) as usize)
+}
+
+// ANCHOR: header
+/// Reads the header, or writes one for `requested` (or the default) in a new directory, and
+/// returns the directory's block size.
+///
+/// An empty header file is a creation that crashed before its header was synced; nothing
+/// else can have been written then, so creation simply starts again.
+pub(crate) fn load_or_create(storage: &dyn Storage, requested: Option<usize>) -> Result<usize> {
+    let path = storage.describe(HEADER_FILE);
+    let file = storage
+        .open_file(HEADER_FILE)
+        .map_err(|e| Error::io("opening", &path, e))?;
+    let len = file.size().map_err(|e| Error::io("reading", &path, e))?;
+    if len == 0 {
+        let size = requested.unwrap_or(crate::DEFAULT_BLOCK_SIZE);
+        file.write_at(&encode(size), 0)
+            .and_then(|()| file.sync())
+            .map_err(|e| Error::io("writing", &path, e))?;
+        return Ok(size);
+    }
+    let mut buf = vec![0u8; (len as usize).min(HEADER_SIZE + 1)];
+    let n = read_full(&*file, &mut buf, 0).map_err(|e| Error::io("reading", &path, e))?;
+    let on_disk = decode(&buf[..n]).map_err(|reason| Error::BadHeader {
+        path: path.clone(),
+        reason,
+    })?;
+    match requested {
+        Some(requested) if requested != on_disk => Err(Error::BlockSizeMismatch {
+            path,
+            on_disk,
+            requested,
+        }),
+        _ => Ok(on_disk),
+    }
+}
+// ANCHOR_END: header
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_damage() {
+        let b = encode(8192);
+        assert_eq!(decode(&b), Ok(8192));
+        let mut bad = b;
+        bad[13] ^= 1;
+        assert_eq!(decode(&bad), Err("checksum mismatch".to_string()));
+        assert!(decode(&b[..10]).unwrap_err().contains("10 bytes"));
+        assert!(decode(&[0; HEADER_SIZE]).unwrap_err().contains("bad magic"));
+    }
+}

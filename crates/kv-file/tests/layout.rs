@@ -1,0 +1,72 @@
+//! Snapshot tests of the on-disk layout: a change to these bytes is a change to the file
+//! format, and must be deliberate (update `docs/format.md` and the snapshot together).
+//!
+//! Run with `cargo test -p kv-file --test layout`; review changes with `cargo insta review`.
+
+use kv_file::{BlockId, FileManager, FileOptions, MemStorage, HEADER_FILE};
+
+/// A `hexdump -C`-style dump; runs of identical lines collapse to `*`.
+fn hexdump(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    let mut previous: Option<&[u8]> = None;
+    let mut starred = false;
+    for (i, line) in bytes.chunks(16).enumerate() {
+        if previous == Some(line) {
+            if !starred {
+                out.push_str("*\n");
+                starred = true;
+            }
+            continue;
+        }
+        starred = false;
+        previous = Some(line);
+        let hex: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
+        let text: String = line
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        out.push_str(&format!(
+            "{:08x}  {:<47}  |{text}|\n",
+            i * 16,
+            hex.join(" ")
+        ));
+    }
+    out.push_str(&format!("{:08x}\n", bytes.len()));
+    out
+}
+
+#[test]
+fn page_layout_on_disk() {
+    let storage = MemStorage::new();
+    let fm =
+        FileManager::open_with(storage.clone(), FileOptions::default().block_size(512)).unwrap();
+    let mut page = fm.new_page();
+    page.set_u8(0, 0xab).unwrap();
+    page.set_u16(1, 0x0102).unwrap();
+    page.set_u32(3, 0x0a0b_0c0d).unwrap();
+    page.set_u64(7, 42).unwrap();
+    page.set_i32(15, -2).unwrap();
+    page.set_i64(19, -1).unwrap();
+    page.set_bytes(32, &[0xde, 0xad, 0xbe, 0xef]).unwrap();
+    page.set_string(48, "KanthorKV").unwrap();
+    fm.write(&BlockId::new("t", 1), &mut page).unwrap();
+    let file = storage.file_bytes("t").unwrap();
+    insta::assert_snapshot!("block_1_of_512", hexdump(&file[512..]));
+    insta::assert_snapshot!("block_0_fresh", hexdump(&file[..512]));
+}
+
+#[test]
+fn directory_header_layout() {
+    let storage = MemStorage::new();
+    drop(FileManager::open_with(storage.clone(), FileOptions::default()).unwrap());
+    insta::assert_snapshot!(
+        "header_4096",
+        hexdump(&storage.file_bytes(HEADER_FILE).unwrap())
+    );
+}

@@ -97,7 +97,7 @@ impl FileManager {
         }
         let owner = storage.lock().map_err(|e| match e.kind() {
             std::io::ErrorKind::WouldBlock => Error::Locked {
-                path: storage.describe(""),
+                path: storage.describe("").trim_end_matches('/').to_owned(),
             },
             _ => Error::io("locking", storage.describe(LOCK_FILE), e),
         })?;

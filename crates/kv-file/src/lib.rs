@@ -11,6 +11,26 @@
 //! - [`Storage`] is the trait under the file manager: [`FsStorage`] is the real file system,
 //!   [`MemStorage`] a simulated disk that crashes, tears writes and fails on cue for tests.
 //!
+//! ```
+//! use kv_file::{FileManager, FileOptions, MemStorage};
+//!
+//! # fn main() -> kv_file::Result<()> {
+//! // `FileManager::open(dir)` uses the real file system; tests use the simulated disk.
+//! let fm = FileManager::open_with(MemStorage::new(), FileOptions::default())?;
+//! let block = fm.append("data.db")?; // data.db:0, fresh
+//! let mut page = fm.new_page();
+//! page.set_u64(0, 42)?;
+//! page.set_string(8, "hello")?;
+//! fm.write(&block, &mut page)?; // sealed with a checksum
+//! fm.sync("data.db")?; // durable from here on
+//!
+//! let mut back = fm.new_page();
+//! fm.read(&block, &mut back)?; // verified
+//! assert_eq!((back.get_u64(0)?, back.get_string(8)?), (42, "hello"));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## Invariants
 //!
 //! - Every block on disk is either all zeroes (allocated, never written: reads as a fresh

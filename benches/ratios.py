@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""Print criterion results as ratios: each benchmark's time over its group's baseline.
+
+Usage: cargo bench -p kv-file && python3 benches/ratios.py [target/criterion]
+
+The baseline of a group is the benchmark named `std_file` (the bare operating-system call)
+when present, otherwise the first benchmark in alphabetical order. Ratios, not absolute
+times, are what the book reports: machines are noisy, ratios within one run much less so.
+"""
+import json
+import pathlib
+import sys
+
+root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
+if not root.is_dir():
+    sys.exit(f"{root} not found: run `cargo bench` first")
+
+for group in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "report"):
+    means = {}
+    for bench in sorted(p for p in group.iterdir() if p.is_dir() and p.name != "report"):
+        estimates = bench / "new" / "estimates.json"
+        if estimates.is_file():
+            means[bench.name] = json.loads(estimates.read_text())["mean"]["point_estimate"]
+    if not means:
+        continue
+    base = "std_file" if "std_file" in means else next(iter(means))
+    print(f"{group.name} (baseline {base})")
+    for name, ns in sorted(means.items(), key=lambda kv: kv[1]):
+        print(f"  {name:<24} {ns:>10.1f} ns   x{ns / means[base]:.2f}")

@@ -134,7 +134,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Wraps an I/O error with what was being done and where, telling a full disk apart.
-    pub(crate) fn io(op: &'static str, target: impl ToString, source: io::Error) -> Self {
+    ///
+    /// Public so that layers doing their own file I/O (the log) classify errors the same way.
+    pub fn io(op: &'static str, target: impl ToString, source: io::Error) -> Self {
         let target = target.to_string();
         if is_disk_full(&source) {
             Error::DiskFull { op, target, source }

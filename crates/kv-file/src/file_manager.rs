@@ -346,7 +346,9 @@ fn block_in(block: &BlockId, file: &OpenFile) -> String {
 }
 
 /// Refuses names that would leave the directory or clash with the files this layer owns.
-fn validate_name(name: &str) -> Result<()> {
+///
+/// Public so layers that name their own files (log segments) apply the same rules.
+pub fn validate_name(name: &str) -> Result<()> {
     let reason = if name.is_empty() {
         "empty"
     } else if name.len() > 255 {
@@ -417,6 +419,7 @@ mod tests {
     #[test]
     fn a_damaged_header_is_a_clear_error() {
         let (storage, fm) = mem(512);
+        fm.append("t").unwrap();
         drop(fm);
         storage.corrupt(HEADER_FILE, 13, 0xff);
         let err = FileManager::open_with(storage, FileOptions::default()).unwrap_err();

@@ -59,27 +59,30 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<usize, String> {
 /// Reads the header, or writes one for `requested` (or the default) in a new directory, and
 /// returns the directory's block size.
 ///
-/// An empty header file is a creation that crashed before its header was synced; nothing
-/// else can have been written then, so creation simply starts again.
+/// The header is written and synced before any other file is created, so a header that is
+/// missing, empty or torn *in a directory holding nothing else* is a creation that crashed
+/// before it finished: creation simply starts again. A bad header next to other files is
+/// damage, and an error.
 pub(crate) fn load_or_create(storage: &dyn Storage, requested: Option<usize>) -> Result<usize> {
     let path = storage.describe(HEADER_FILE);
     let file = storage
         .open_file(HEADER_FILE)
         .map_err(|e| Error::io("opening", &path, e))?;
     let len = file.size().map_err(|e| Error::io("reading", &path, e))?;
-    if len == 0 {
-        let size = requested.unwrap_or(crate::DEFAULT_BLOCK_SIZE);
-        file.write_at(&encode(size), 0)
-            .and_then(|()| file.sync())
-            .map_err(|e| Error::io("writing", &path, e))?;
-        return Ok(size);
-    }
     let mut buf = vec![0u8; (len as usize).min(HEADER_SIZE + 1)];
     let n = read_full(&*file, &mut buf, 0).map_err(|e| Error::io("reading", &path, e))?;
-    let on_disk = decode(&buf[..n]).map_err(|reason| Error::BadHeader {
-        path: path.clone(),
-        reason,
-    })?;
+    let on_disk = match decode(&buf[..n]) {
+        Ok(size) => size,
+        Err(_) if only_header_and_lock(storage).map_err(|e| Error::io("listing", &path, e))? => {
+            let size = requested.unwrap_or(crate::DEFAULT_BLOCK_SIZE);
+            file.set_len(0)
+                .and_then(|()| file.write_at(&encode(size), 0))
+                .and_then(|()| file.sync())
+                .map_err(|e| Error::io("writing", &path, e))?;
+            return Ok(size);
+        }
+        Err(reason) => return Err(Error::BadHeader { path, reason }),
+    };
     match requested {
         Some(requested) if requested != on_disk => Err(Error::BlockSizeMismatch {
             path,
@@ -89,11 +92,42 @@ pub(crate) fn load_or_create(storage: &dyn Storage, requested: Option<usize>) ->
         _ => Ok(on_disk),
     }
 }
+
+/// Whether the directory holds nothing but the header and the lock file: a new directory.
+fn only_header_and_lock(storage: &dyn Storage) -> std::io::Result<bool> {
+    Ok(storage
+        .list()?
+        .iter()
+        .all(|n| n == HEADER_FILE || n == crate::storage::LOCK_FILE))
+}
 // ANCHOR_END: header
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_torn_header_in_a_new_directory_is_written_again() {
+        let s = crate::MemStorage::new();
+        s.open_file(HEADER_FILE)
+            .unwrap()
+            .write_at(&encode(4096)[..5], 0)
+            .unwrap();
+        assert_eq!(load_or_create(&s, Some(1024)).unwrap(), 1024);
+        assert_eq!(decode(&s.file_bytes(HEADER_FILE).unwrap()), Ok(1024));
+    }
+
+    #[test]
+    fn a_bad_header_next_to_data_is_an_error() {
+        let s = crate::MemStorage::new();
+        s.open_file(HEADER_FILE)
+            .unwrap()
+            .write_at(&[1; 5], 0)
+            .unwrap();
+        s.open_file("data.db").unwrap();
+        let err = load_or_create(&s, None).unwrap_err();
+        assert!(matches!(err, Error::BadHeader { .. }), "{err}");
+    }
 
     #[test]
     fn round_trips_and_rejects_damage() {

@@ -89,7 +89,7 @@ mod storage;
 pub use block::BlockId;
 pub use checksum::{PAGE_MAGIC, TRAILER_SIZE};
 pub use error::{Error, Result};
-pub use file_manager::{FileManager, FileOptions, FileStats};
+pub use file_manager::{validate_name, FileManager, FileOptions, FileStats};
 pub use header::{FORMAT_VERSION, HEADER_FILE, HEADER_MAGIC, HEADER_SIZE};
 pub use page::{
     validate_block_size, Page, DEFAULT_BLOCK_SIZE, LEN_PREFIX, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE,

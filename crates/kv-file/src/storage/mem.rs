@@ -398,7 +398,11 @@ impl Storage for MemStorage {
     }
 
     fn describe(&self, name: &str) -> String {
-        format!("mem:{name}")
+        if name.is_empty() {
+            "mem (in-memory storage)".to_owned()
+        } else {
+            format!("mem:{name}")
+        }
     }
 }
 

@@ -17,13 +17,14 @@ if not root.is_dir():
 
 for group in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "report"):
     means = {}
-    for bench in sorted(p for p in group.iterdir() if p.is_dir() and p.name != "report"):
-        estimates = bench / "new" / "estimates.json"
-        if estimates.is_file():
-            means[bench.name] = json.loads(estimates.read_text())["mean"]["point_estimate"]
+    # A benchmark is any folder with new/estimates.json; parameterised ones nest (threads/16).
+    for estimates in sorted(group.rglob("new/estimates.json")):
+        name = str(estimates.parent.parent.relative_to(group))
+        if "report" not in name.split("/"):
+            means[name] = json.loads(estimates.read_text())["mean"]["point_estimate"]
     if not means:
         continue
     base = "std_file" if "std_file" in means else next(iter(means))
-    print(f"{group.name} (baseline {base})")
+    print(f"{group.name} (baseline {base}; time ratio, and speed-up = baseline / time)")
     for name, ns in sorted(means.items(), key=lambda kv: kv[1]):
-        print(f"  {name:<24} {ns:>10.1f} ns   x{ns / means[base]:.2f}")
+        print(f"  {name:<24} {ns:>12.1f} ns   time x{ns / means[base]:.2f}   speed-up x{means[base] / ns:.2f}")

@@ -38,9 +38,9 @@ fn setup() -> (tempfile::TempDir, FileManager, File) {
     let fm = FileManager::open(dir.path().join("db")).expect("open");
     let mut page = fm.new_page();
     for n in 0..BLOCKS {
+        let block = fm.append("bench.db").expect("append");
         page.set_u64(0, n).expect("fits");
-        fm.write(&BlockId::new("bench.db", n), &mut page)
-            .expect("write");
+        fm.write(&block, &mut page).expect("write");
     }
     let raw = File::options()
         .read(true)

@@ -42,11 +42,12 @@ impl BlockId {
         self.number
     }
 
-    /// The block after this one in the same file, as scans and appends need.
+    /// The block after this one in the same file, as scans need. Saturates at `u64::MAX`,
+    /// a number no file can reach, so the file manager reports it out of range.
     pub fn next(&self) -> Self {
         Self {
             file: Arc::clone(&self.file),
-            number: self.number + 1,
+            number: self.number.saturating_add(1),
         }
     }
 }

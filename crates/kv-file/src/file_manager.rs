@@ -74,6 +74,8 @@ pub struct FileManager {
     block_size: usize,
     /// Open files by name; the lock is taken only to look up or insert, never across I/O.
     files: RwLock<HashMap<Arc<str>, Arc<OpenFile>>>,
+    /// Bumped by every `remove`, so a concurrent first open of the same file notices.
+    removals: AtomicU64,
     /// One block of zeroes, written by `append` without allocating.
     zero_block: Box<[u8]>,
     /// Operation counts, for stats.
@@ -110,6 +112,7 @@ impl FileManager {
             storage: Arc::new(storage),
             block_size,
             files: RwLock::default(),
+            removals: AtomicU64::new(0),
             zero_block: vec![0; block_size].into_boxed_slice(),
             counters: Counters::default(),
             _owner: owner,
@@ -144,15 +147,9 @@ impl FileManager {
     pub fn read(&self, block: &BlockId, page: &mut Page) -> Result<()> {
         self.check_page(page)?;
         let file = self.file(block.file())?;
-        let length = file.blocks.load(Relaxed);
-        if block.number() >= length {
-            return Err(Error::BlockOutOfRange {
-                block: block.clone(),
-                length,
-            });
-        }
+        let offset = self.offset_in(block, &file)?;
         let buf = page.raw_mut();
-        let n = read_full(&*file.handle, buf, self.offset(block))
+        let n = read_full(&*file.handle, buf, offset)
             .map_err(|e| Error::io("reading block", block_in(block, &file), e))?;
         // A short read is a block the file does not fully hold yet (an append in flight,
         // or a torn one): the missing bytes are zeroes, and verification judges the rest.
@@ -175,16 +172,18 @@ impl FileManager {
     // ANCHOR: write
     /// Writes `page` to `block`, sealing it with a checksum first (hence `&mut`).
     ///
-    /// Writing past the end of the file grows it; blocks skipped over read as fresh. The
-    /// write is durable only after [`sync`](Self::sync).
+    /// The block must exist: files grow only by [`append`](Self::append) (or
+    /// [`truncate`](Self::truncate) to a larger length), so two threads can never both
+    /// believe they created the same block. The write is durable only after
+    /// [`sync`](Self::sync).
     pub fn write(&self, block: &BlockId, page: &mut Page) -> Result<()> {
         self.check_page(page)?;
         let file = self.file(block.file())?;
+        let offset = self.offset_in(block, &file)?;
         checksum::seal(page, block.number());
         file.handle
-            .write_at(page.raw(), self.offset(block))
+            .write_at(page.raw(), offset)
             .map_err(|e| Error::io("writing block", block_in(block, &file), e))?;
-        file.blocks.fetch_max(block.number() + 1, Relaxed);
         self.counters.blocks_written.fetch_add(1, Relaxed);
         Ok(())
     }
@@ -199,10 +198,11 @@ impl FileManager {
         let open = self.file(file)?;
         let number = open.blocks.fetch_add(1, Relaxed);
         let block = BlockId::new(Arc::clone(&open.name), number);
-        if let Err(e) = open
-            .handle
-            .write_at(&self.zero_block, number * self.block_size as u64)
-        {
+        let written = match number.checked_mul(self.block_size as u64) {
+            Some(offset) => open.handle.write_at(&self.zero_block, offset),
+            None => Err(std::io::ErrorKind::FileTooLarge.into()),
+        };
+        if let Err(e) = written {
             // Give the number back if no one appended since; otherwise it stays a fresh
             // block inside the file, which reads as zeroes and harms nothing.
             let _ = open
@@ -241,8 +241,15 @@ impl FileManager {
     /// The caller must ensure no one uses the blocks removed; durable after `sync`.
     pub fn truncate(&self, file: &str, blocks: u64) -> Result<()> {
         let open = self.file(file)?;
+        let bytes =
+            blocks
+                .checked_mul(self.block_size as u64)
+                .ok_or_else(|| Error::BlockOutOfRange {
+                    block: BlockId::new(Arc::clone(&open.name), blocks),
+                    length: open.blocks.load(Relaxed),
+                })?;
         open.handle
-            .set_len(blocks * self.block_size as u64)
+            .set_len(bytes)
             .map_err(|e| Error::io("truncating", &open.path, e))?;
         open.blocks.store(blocks, Relaxed);
         Ok(())
@@ -251,10 +258,12 @@ impl FileManager {
     /// Deletes `file` from the directory, durably; block ids naming it become invalid.
     pub fn remove(&self, file: &str) -> Result<()> {
         validate_name(file)?;
-        self.files
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(file);
+        {
+            let mut files = self.files.write().unwrap_or_else(PoisonError::into_inner);
+            files.remove(file);
+            // A `file()` that opened the file before this removal must not cache its handle.
+            self.removals.fetch_add(1, Relaxed);
+        }
         self.storage
             .remove_file(file)
             .map_err(|e| Error::io("removing", self.storage.describe(file), e))
@@ -280,8 +289,17 @@ impl FileManager {
         }
     }
 
-    fn offset(&self, block: &BlockId) -> u64 {
-        block.number() * self.block_size as u64
+    /// The byte offset of `block`, which must be inside `file`.
+    fn offset_in(&self, block: &BlockId, file: &OpenFile) -> Result<u64> {
+        let length = file.blocks.load(Relaxed);
+        if block.number() >= length {
+            return Err(Error::BlockOutOfRange {
+                block: block.clone(),
+                length,
+            });
+        }
+        // Cannot overflow: the file holds `length` blocks, so this offset exists in it.
+        Ok(block.number() * self.block_size as u64)
     }
 
     fn check_page(&self, page: &Page) -> Result<()> {
@@ -305,27 +323,33 @@ impl FileManager {
     /// The open file `name`, opening (and creating) it on first use.
     ///
     /// The common case is a shared-lock lookup. On a miss the file is opened with no lock
-    /// held; if another thread raced us, its handle wins and ours is dropped.
+    /// held; if another thread raced us, its handle wins and ours is dropped, and if the file
+    /// was removed meanwhile, we open it again rather than cache a handle to a deleted file.
     fn file(&self, name: &str) -> Result<Arc<OpenFile>> {
         if let Some(open) = self.read_files().get(name) {
             return Ok(Arc::clone(open));
         }
         validate_name(name)?;
         let path = self.storage.describe(name);
-        let handle = self
-            .storage
-            .open_file(name)
-            .map_err(|e| Error::io("opening", &path, e))?;
-        let len = handle.size().map_err(|e| Error::io("sizing", &path, e))?;
-        let name: Arc<str> = Arc::from(name);
-        let opened = Arc::new(OpenFile {
-            name: Arc::clone(&name),
-            handle,
-            blocks: AtomicU64::new(len.div_ceil(self.block_size as u64)),
-            path,
-        });
-        let mut files = self.files.write().unwrap_or_else(PoisonError::into_inner);
-        Ok(Arc::clone(files.entry(name).or_insert(opened)))
+        loop {
+            let removals = self.removals.load(Relaxed);
+            let handle = self
+                .storage
+                .open_file(name)
+                .map_err(|e| Error::io("opening", &path, e))?;
+            let len = handle.size().map_err(|e| Error::io("sizing", &path, e))?;
+            let name: Arc<str> = Arc::from(name);
+            let opened = Arc::new(OpenFile {
+                name: Arc::clone(&name),
+                handle,
+                blocks: AtomicU64::new(len.div_ceil(self.block_size as u64)),
+                path: path.clone(),
+            });
+            let mut files = self.files.write().unwrap_or_else(PoisonError::into_inner);
+            if self.removals.load(Relaxed) == removals {
+                return Ok(Arc::clone(files.entry(name).or_insert(opened)));
+            }
+        }
     }
     // ANCHOR_END: file_cache
 }
@@ -338,6 +362,15 @@ impl std::fmt::Debug for FileManager {
             .field("stats", &self.stats())
             .finish()
     }
+}
+
+/// Whether `name` (before any extension) is a reserved Windows device name such as `NUL`.
+fn is_windows_device(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).to_ascii_uppercase();
+    matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit())
 }
 
 /// `block` and the path of its file, for error messages.
@@ -353,10 +386,13 @@ pub fn validate_name(name: &str) -> Result<()> {
         "empty"
     } else if name.len() > 255 {
         "longer than 255 bytes"
-    } else if name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+    } else if name == "." || name == ".." || name.contains(['/', '\\', '\0', ':']) {
         "must be a plain file name inside the directory"
-    } else if name == HEADER_FILE || name == LOCK_FILE {
+    } else if name.eq_ignore_ascii_case(HEADER_FILE) || name.eq_ignore_ascii_case(LOCK_FILE) {
+        // Compared without case: on macOS and Windows, "header" *is* the HEADER file.
         "reserved for the directory's own use"
+    } else if is_windows_device(name) {
+        "a device name on Windows"
     } else {
         return Ok(());
     };
@@ -450,31 +486,51 @@ mod tests {
     }
 
     #[test]
-    fn writes_read_back_and_reads_past_the_end_fail() {
+    fn writes_need_an_existing_block_and_read_back() {
         let (_, fm) = mem(512);
         let mut page = fm.new_page();
         page.set_string(0, "hello").unwrap();
-        fm.write(&BlockId::new("t", 3), &mut page).unwrap();
-        assert_eq!(
-            fm.length("t").unwrap(),
-            4,
-            "writing past the end grows the file"
+        let err = fm.write(&BlockId::new("t", 3), &mut page).unwrap_err();
+        assert!(
+            matches!(err, Error::BlockOutOfRange { length: 0, .. }),
+            "{err}"
         );
+        fm.truncate("t", 4).unwrap();
+        fm.write(&BlockId::new("t", 3), &mut page).unwrap();
         let mut back = fm.new_page();
         fm.read(&BlockId::new("t", 3), &mut back).unwrap();
         assert_eq!(back.get_string(0).unwrap(), "hello");
         fm.read(&BlockId::new("t", 1), &mut back).unwrap();
-        assert_eq!(back, fm.new_page(), "skipped blocks are fresh");
+        assert_eq!(
+            back,
+            fm.new_page(),
+            "blocks added by growing the file are fresh"
+        );
         let err = fm.read(&BlockId::new("t", 4), &mut back).unwrap_err();
         assert!(
             matches!(err, Error::BlockOutOfRange { length: 4, .. }),
             "{err}"
         );
+        let huge = BlockId::new("t", u64::MAX / 2);
+        assert!(matches!(
+            fm.write(&huge, &mut page),
+            Err(Error::BlockOutOfRange { .. })
+        ));
+        assert!(matches!(
+            fm.read(&huge, &mut back),
+            Err(Error::BlockOutOfRange { .. })
+        ));
+        assert!(matches!(
+            fm.truncate("t", u64::MAX),
+            Err(Error::BlockOutOfRange { .. })
+        ));
+        assert_eq!(fm.length("t").unwrap(), 4, "refused calls changed nothing");
     }
 
     #[test]
     fn damaged_blocks_are_reported_with_file_and_block() {
         let (storage, fm) = mem(512);
+        fm.truncate("t", 2).unwrap();
         let mut page = fm.new_page();
         page.set_u64(8, 7).unwrap();
         fm.write(&BlockId::new("t", 0), &mut page).unwrap();
@@ -494,10 +550,10 @@ mod tests {
     #[test]
     fn a_block_at_the_wrong_position_is_corrupt() {
         let (storage, fm) = mem(512);
+        fm.truncate("t", 2).unwrap();
         let mut page = fm.new_page();
         page.set_u64(0, 1).unwrap();
         fm.write(&BlockId::new("t", 0), &mut page).unwrap();
-        fm.append("t").unwrap();
         let bytes = storage.file_bytes("t").unwrap()[..512].to_vec();
         // A misdirected write: block 0's bytes land at block 1.
         storage
@@ -512,7 +568,12 @@ mod tests {
     #[test]
     fn names_that_escape_or_clash_are_refused() {
         let (_, fm) = mem(512);
-        for bad in ["", "..", "a/b", "a\\b", "HEADER", "LOCK", "x\0"] {
+        let long = "x".repeat(256);
+        let bad_names = [
+            "", ".", "..", "a/b", "a\\b", "c:d", "HEADER", "LOCK", "header", "Lock", "x\0", "NUL",
+            "com1.db", &long,
+        ];
+        for bad in bad_names {
             assert!(
                 matches!(fm.length(bad), Err(Error::InvalidFileName { .. })),
                 "{bad:?}"
@@ -552,6 +613,7 @@ mod tests {
     #[test]
     fn injected_io_errors_carry_context_and_do_not_stick() {
         let (storage, fm) = mem(512);
+        fm.truncate("t", 1).unwrap();
         let mut page = fm.new_page();
         let w = storage.stats().writes;
         storage.fail_at(FaultOp::Write, w);
@@ -564,6 +626,56 @@ mod tests {
         fm.write(&BlockId::new("t", 0), &mut page).unwrap();
         storage.fail_at(FaultOp::Sync, storage.stats().syncs);
         assert!(matches!(fm.sync("t"), Err(Error::Io { op: "syncing", .. })));
+    }
+
+    #[test]
+    fn a_failed_read_is_an_io_error_naming_the_block() {
+        let (storage, fm) = mem(512);
+        let block = fm.append("t").unwrap();
+        storage.fail_at(FaultOp::Read, storage.stats().reads);
+        let mut page = fm.new_page();
+        let err = fm.read(&block, &mut page).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Io {
+                    op: "reading block",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("t:0 (mem:t)"), "{err}");
+        fm.read(&block, &mut page).expect("the fault fired once");
+    }
+
+    #[test]
+    fn failed_truncates_and_syncs_are_errors() {
+        let (storage, fm) = mem(512);
+        fm.append("a").unwrap();
+        fm.append("b").unwrap();
+        storage.fail_at(FaultOp::Any, storage.stats().mutations);
+        assert!(matches!(
+            fm.truncate("a", 0),
+            Err(Error::Io {
+                op: "truncating",
+                ..
+            })
+        ));
+        assert_eq!(
+            fm.length("a").unwrap(),
+            1,
+            "a failed truncate changes nothing"
+        );
+        storage.fail_at(FaultOp::Sync, storage.stats().syncs + 1);
+        assert!(fm.sync_all().is_err(), "one failing file fails sync_all");
+    }
+
+    #[test]
+    fn removing_a_missing_file_is_an_error() {
+        let (_, fm) = mem(512);
+        let err = fm.remove("never").unwrap_err();
+        assert!(matches!(err, Error::Io { op: "removing", .. }), "{err}");
     }
 
     #[test]

@@ -34,23 +34,43 @@ pub(crate) fn encode(block_size: usize) -> [u8; HEADER_SIZE] {
     b
 }
 
+/// Why a header did not decode.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct BadHeader {
+    /// What is wrong, for the error message.
+    pub reason: String,
+    /// Whether it looks like our own header write cut short by a crash (short, all zero, or
+    /// our magic with a failing checksum), rather than a header we cannot read.
+    pub torn: bool,
+}
+
 /// The block size recorded in `bytes`, or why they are not a valid header.
-pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<usize, String> {
-    if bytes.len() != HEADER_SIZE {
-        return Err(format!("{} bytes, expected {HEADER_SIZE}", bytes.len()));
+pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<usize, BadHeader> {
+    let bad = |torn, reason: String| Err(BadHeader { reason, torn });
+    if bytes.len() < HEADER_SIZE || bytes.iter().all(|&b| b == 0) {
+        return bad(
+            true,
+            format!("{} bytes, expected {HEADER_SIZE}", bytes.len()),
+        );
+    }
+    if bytes.len() > HEADER_SIZE {
+        return bad(false, format!("longer than {HEADER_SIZE} bytes"));
     }
     if bytes[..8] != HEADER_MAGIC {
-        return Err("not a KanthorKV directory (bad magic)".into());
+        return bad(false, "not a KanthorKV directory (bad magic)".into());
     }
     let crc = LittleEndian::read_u32(&bytes[20..24]);
     if crc != crc32fast::hash(&bytes[..20]) {
-        return Err("checksum mismatch".into());
+        return bad(true, "checksum mismatch".into());
     }
     let version = LittleEndian::read_u32(&bytes[8..12]);
     if version != FORMAT_VERSION {
-        return Err(format!(
-            "format version {version}, this build reads version {FORMAT_VERSION}"
-        ));
+        let reason = format!("format version {version}, this build reads version {FORMAT_VERSION}");
+        return bad(false, reason);
+    }
+    let flags = LittleEndian::read_u32(&bytes[16..20]);
+    if flags != 0 {
+        return bad(false, format!("unknown flags {flags:#x}"));
     }
     Ok(LittleEndian::read_u32(&bytes[12..16]) as usize)
 }
@@ -61,8 +81,9 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<usize, String> {
 ///
 /// The header is written and synced before any other file is created, so a header that is
 /// missing, empty or torn *in a directory holding nothing else* is a creation that crashed
-/// before it finished: creation simply starts again. A bad header next to other files is
-/// damage, and an error.
+/// before it finished: creation simply starts again. A torn header next to other files is
+/// damage, and a header that is whole but unreadable (another format version, another
+/// program's file) is never overwritten: both are errors.
 pub(crate) fn load_or_create(storage: &dyn Storage, requested: Option<usize>) -> Result<usize> {
     let path = storage.describe(HEADER_FILE);
     let file = storage
@@ -73,7 +94,10 @@ pub(crate) fn load_or_create(storage: &dyn Storage, requested: Option<usize>) ->
     let n = read_full(&*file, &mut buf, 0).map_err(|e| Error::io("reading", &path, e))?;
     let on_disk = match decode(&buf[..n]) {
         Ok(size) => size,
-        Err(_) if only_header_and_lock(storage).map_err(|e| Error::io("listing", &path, e))? => {
+        Err(bad)
+            if bad.torn
+                && only_header_and_lock(storage).map_err(|e| Error::io("listing", &path, e))? =>
+        {
             let size = requested.unwrap_or(crate::DEFAULT_BLOCK_SIZE);
             file.set_len(0)
                 .and_then(|()| file.write_at(&encode(size), 0))
@@ -81,7 +105,12 @@ pub(crate) fn load_or_create(storage: &dyn Storage, requested: Option<usize>) ->
                 .map_err(|e| Error::io("writing", &path, e))?;
             return Ok(size);
         }
-        Err(reason) => return Err(Error::BadHeader { path, reason }),
+        Err(bad) => {
+            return Err(Error::BadHeader {
+                path,
+                reason: bad.reason,
+            })
+        }
     };
     match requested {
         Some(requested) if requested != on_disk => Err(Error::BlockSizeMismatch {
@@ -135,8 +164,42 @@ mod tests {
         assert_eq!(decode(&b), Ok(8192));
         let mut bad = b;
         bad[13] ^= 1;
-        assert_eq!(decode(&bad), Err("checksum mismatch".to_string()));
-        assert!(decode(&b[..10]).unwrap_err().contains("10 bytes"));
-        assert!(decode(&[0; HEADER_SIZE]).unwrap_err().contains("bad magic"));
+        assert!(
+            decode(&bad).unwrap_err().torn,
+            "our magic, bad checksum: torn"
+        );
+        assert!(decode(&b[..10]).unwrap_err().reason.contains("10 bytes"));
+        assert!(decode(&[0; HEADER_SIZE]).unwrap_err().torn);
+        let mut other = b;
+        other[0] = b'X';
+        assert!(!decode(&other).unwrap_err().torn);
+    }
+
+    /// A header with `field` (offset) set to `value`, with a valid checksum.
+    fn with_field(offset: usize, value: u32) -> [u8; HEADER_SIZE] {
+        let mut b = encode(4096);
+        LittleEndian::write_u32(&mut b[offset..offset + 4], value);
+        let crc = crc32fast::hash(&b[..20]);
+        LittleEndian::write_u32(&mut b[20..24], crc);
+        b
+    }
+
+    #[test]
+    fn whole_but_unreadable_headers_are_never_overwritten() {
+        for (bytes, expect) in [
+            (with_field(8, 2), "format version 2"),
+            (with_field(16, 1), "unknown flags"),
+            (with_field(12, 1000), "block size 1000"),
+        ] {
+            let s = crate::MemStorage::new();
+            s.open_file(HEADER_FILE)
+                .unwrap()
+                .write_at(&bytes, 0)
+                .unwrap();
+            let err = crate::FileManager::open_with(s.clone(), crate::FileOptions::default())
+                .unwrap_err();
+            assert!(err.to_string().contains(expect), "{err}");
+            assert_eq!(s.file_bytes(HEADER_FILE).unwrap(), bytes, "left as it was");
+        }
     }
 }

@@ -70,13 +70,22 @@
 //!   cache (it needs `F_FULLFSYNC`); KanthorKV's durability claims are for Linux.
 //! - The checksum covers the block number but not the file name: a block copied into the
 //!   same position of another file of the same directory is not detected (exercise 2.1).
+//! - Files grow only by `append` or `truncate`; `write` refuses blocks past the end, so no
+//!   two threads can both believe they created the same block.
 //! - An all-zero block is taken as never written; a disk that zeroes a written block loses it
 //!   silently. The log (chapter 3) is what recovers such a block.
 //! - CRC-32 detects damage, not tampering; it is not a cryptographic MAC.
 //! - The advisory lock protects against other KanthorKV processes, not against programs that
 //!   ignore advisory locks, and may not work on network file systems.
-//! - [`MemStorage`] makes file creation and removal durable at once; only data writes and
-//!   length changes can be lost in a simulated crash.
+//! - A *lost write* is not detected: if a disk acknowledges a write and then drops it, the
+//!   block still holds its older, validly sealed contents. Only the log (chapter 3) and page
+//!   LSNs (chapter 5) can tell an old version from the current one.
+//! - The file manager does not serialise a read and a write of the same block: a read that
+//!   races a write may see a mix and report it `Corrupt`. Callers latch pages (chapter 4).
+//! - Reading, sizing or syncing a file that does not exist creates it (empty), as appending
+//!   to it would; a misspelt name produces an empty file, not an error.
+//! - [`MemStorage`] makes file creation and removal durable at once (a power cut or fault can
+//!   still stop them); only data writes and length changes can be lost in a simulated crash.
 
 mod block;
 mod checksum;

@@ -83,7 +83,8 @@ impl Page {
     /// A string of at most `n` characters needs `max_len(4 * n)`, since a UTF-8 character takes
     /// up to four bytes.
     pub const fn max_len(len: usize) -> usize {
-        LEN_PREFIX + len
+        // Saturating: a length no page can hold stays too large instead of wrapping.
+        len.saturating_add(LEN_PREFIX)
     }
 
     /// The usable bytes, for layers that lay out their own structures.

@@ -186,7 +186,11 @@ fn every_crash_point_keeps_synced_blocks_and_never_returns_torn_data() {
             storage.power_cut_at(cut);
             let (expect, last_write) = match open(&storage) {
                 Ok(fm) => run_until_cut(&fm),
-                Err(_) => (BTreeMap::new(), None), // the power failed while creating it
+                // The power failed while the directory was being created.
+                Err(e) => {
+                    assert!(e.to_string().contains("injected fault"), "{e}");
+                    (BTreeMap::new(), None)
+                }
             };
             storage.crash(crash);
             let fm = FileManager::open_with(storage, FileOptions::default().block_size(512))

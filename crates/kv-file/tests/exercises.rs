@@ -18,7 +18,8 @@ fn exercise_2_1_checksum_covers_the_file_name() {
     let fm = open(&storage);
     let mut page = fm.new_page();
     page.set_string(0, "belongs to a").unwrap();
-    fm.write(&BlockId::new("a", 0), &mut page).unwrap();
+    let block = fm.append("a").unwrap();
+    fm.write(&block, &mut page).unwrap();
     fm.append("b").unwrap();
     let stray = storage.file_bytes("a").unwrap();
     storage.open_file("b").unwrap().write_at(&stray, 0).unwrap();
@@ -36,7 +37,8 @@ fn exercise_2_2_blocks_belong_to_one_database() {
     let fm_one = open(&one);
     let mut page = fm_one.new_page();
     page.set_u64(0, 1).unwrap();
-    fm_one.write(&BlockId::new("t", 0), &mut page).unwrap();
+    let block = fm_one.append("t").unwrap();
+    fm_one.write(&block, &mut page).unwrap();
     let fm_two = open(&two);
     fm_two.append("t").unwrap();
     let foreign = one.file_bytes("t").unwrap();

@@ -46,6 +46,8 @@ fn page_layout_on_disk() {
     let storage = MemStorage::new();
     let fm =
         FileManager::open_with(storage.clone(), FileOptions::default().block_size(512)).unwrap();
+    fm.append("t").unwrap();
+    let block = fm.append("t").unwrap();
     let mut page = fm.new_page();
     page.set_u8(0, 0xab).unwrap();
     page.set_u16(1, 0x0102).unwrap();
@@ -55,7 +57,8 @@ fn page_layout_on_disk() {
     page.set_i64(19, -1).unwrap();
     page.set_bytes(32, &[0xde, 0xad, 0xbe, 0xef]).unwrap();
     page.set_string(48, "KanthorKV").unwrap();
-    fm.write(&BlockId::new("t", 1), &mut page).unwrap();
+    assert_eq!(block, BlockId::new("t", 1));
+    fm.write(&block, &mut page).unwrap();
     let file = storage.file_bytes("t").unwrap();
     insta::assert_snapshot!("block_1_of_512", hexdump(&file[512..]));
     insta::assert_snapshot!("block_0_fresh", hexdump(&file[..512]));

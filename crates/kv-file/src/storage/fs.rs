@@ -18,10 +18,17 @@ pub struct FsStorage {
 }
 
 impl FsStorage {
-    /// Uses `dir`, creating it (and its parents) if missing.
+    /// Uses `dir`, creating it (and its parents) if missing. A directory created here is
+    /// made durable (its parent is synced), or a crash could lose it with everything in it.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir)?;
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&dir)?;
+            #[cfg(unix)]
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                File::open(parent)?.sync_all()?;
+            }
+        }
         Ok(Self { dir })
     }
 
@@ -195,6 +202,16 @@ mod tests {
         assert_eq!(s.list().unwrap(), vec!["a".to_string()]);
         s.remove_file("a").unwrap();
         assert!(!s.exists("a").unwrap());
+    }
+
+    #[test]
+    fn a_path_that_is_a_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(FsStorage::open(&file).is_err());
+        let err = crate::FileManager::open(&file).unwrap_err();
+        assert!(err.to_string().contains("opening directory"), "{err}");
     }
 
     #[test]

@@ -7,13 +7,20 @@
 //! of the "dead process" stops working. Faults make the n-th operation (or every one from the
 //! n-th on) fail, and a capacity makes writes fail with "disk full".
 //!
+//! After a crash only the `MemStorage` clone `crash` was called on stays alive (it is the
+//! restarted machine); every other clone, handle and lock belongs to the dead process and
+//! fails, so a stale file manager cannot keep writing.
+//!
 //! Simplifications, stated so tests do not rely on more: creating and removing files is
-//! durable at once; the simulated process is the whole `MemStorage`, so a crash affects every
-//! file in it; one mutex serialises the simulation (it is a test double, not a fast path).
+//! durable at once (though a power cut or fault can stop either); the simulated process is
+//! the whole `MemStorage`, so a crash affects every file in it; files are limited to
+//! [`MemStorage::MAX_FILE_SIZE`]; one mutex serialises the simulation (it is a test double,
+//! not a fast path).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Storage, StorageFile, StorageLock};
@@ -82,7 +89,10 @@ pub enum FaultOp {
     Write,
     /// `sync` calls.
     Sync,
-    /// Every operation that changes the disk: writes, syncs and length changes.
+    /// `read_at` calls (a failing sector, a cable pulled mid-read).
+    Read,
+    /// Every operation that changes the disk: writes, syncs, length changes, file creation
+    /// and removal.
     Any,
 }
 
@@ -96,9 +106,10 @@ pub struct MemStorageStats {
     pub writes: u64,
     /// `sync` calls, failed ones included: the index space of `FaultOp::Sync`.
     pub syncs: u64,
-    /// Writes, syncs and length changes: the index space of `FaultOp::Any`.
+    /// Writes, syncs, length changes, creations and removals: the index space of
+    /// `FaultOp::Any`.
     pub mutations: u64,
-    /// `read_at` calls.
+    /// `read_at` calls, failed ones included: the index space of `FaultOp::Read`.
     pub reads: u64,
     /// Writes and length changes made since the last sync of their file.
     pub unsynced: u64,
@@ -109,10 +120,26 @@ pub struct MemStorageStats {
 }
 
 /// The fault-injecting in-memory storage. Clones share the same simulated disk.
-#[derive(Clone, Default)]
 pub struct MemStorage {
     /// The simulated disk, shared by every handle, lock and clone.
     inner: Arc<Mutex<State>>,
+    /// The life of the simulated process this clone belongs to; see [`crash`](Self::crash).
+    epoch: AtomicU64,
+}
+
+impl Clone for MemStorage {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            epoch: AtomicU64::new(self.epoch.load(SeqCst)),
+        }
+    }
+}
+
+impl Default for MemStorage {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[derive(Default)]
@@ -159,9 +186,16 @@ struct Fault {
 }
 
 impl MemStorage {
+    /// The largest file the simulation holds (4 GiB): a write or length past it fails with
+    /// `ErrorKind::FileTooLarge` instead of exhausting the test machine's memory.
+    pub const MAX_FILE_SIZE: u64 = 4 << 30;
+
     /// An empty simulated disk.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            inner: Arc::default(),
+            epoch: AtomicU64::new(0),
+        }
     }
 
     /// Fails the `n`-th (from 0, counted since creation) operation of kind `op` once.
@@ -215,7 +249,8 @@ impl MemStorage {
 
     // ANCHOR: crash_impl
     /// Simulates a crash and restart: unsynced writes meet the fate `crash` describes, every
-    /// open handle and the owner lock die with the old process, and faults are cleared.
+    /// open handle, the owner lock and every other clone die with the old process, and faults
+    /// are cleared. This clone is the restarted machine: open the directory again through it.
     pub fn crash(&self, crash: Crash) {
         let mut st = self.state();
         let last = st
@@ -252,6 +287,7 @@ impl MemStorage {
             file.durable = image;
         }
         st.epoch += 1;
+        self.epoch.store(st.epoch, SeqCst);
         st.lock = None;
         st.faults.clear();
         st.stats.unsynced = 0;
@@ -273,25 +309,36 @@ impl MemStorage {
         // plain data, consistent between calls, so a poisoned lock is still usable.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The state, if this clone belongs to the living process.
+    fn live(&self) -> io::Result<MutexGuard<'_, State>> {
+        let st = self.state();
+        if self.epoch.load(SeqCst) == st.epoch {
+            Ok(st)
+        } else {
+            Err(io::Error::other("storage from before a simulated crash"))
+        }
+    }
 }
 
 impl State {
-    /// Counts an operation of kind `op` (`Any` for a length change, which has no count of
-    /// its own) and fails it if a fault says so.
+    /// Counts an operation of kind `op` (`Any` for changes with no count of their own:
+    /// length changes, creations, removals) and fails it if a fault says so.
     fn count(&mut self, op: FaultOp) -> io::Result<()> {
-        let any = self.stats.mutations;
-        self.stats.mutations += 1;
+        let any = (op != FaultOp::Read).then(|| post_increment(&mut self.stats.mutations));
         let own = match op {
-            FaultOp::Write => post_increment(&mut self.stats.writes),
-            FaultOp::Sync => post_increment(&mut self.stats.syncs),
+            FaultOp::Write => Some(post_increment(&mut self.stats.writes)),
+            FaultOp::Sync => Some(post_increment(&mut self.stats.syncs)),
+            FaultOp::Read => Some(post_increment(&mut self.stats.reads)),
             FaultOp::Any => any,
         };
         let fired = self.faults.iter().position(|f| {
             let n = match f.op {
                 FaultOp::Any => any,
                 o if o == op => own,
-                _ => return false,
+                _ => None,
             };
+            let Some(n) = n else { return false };
             n == f.at || (f.persistent && n > f.at)
         });
         match fired {
@@ -304,7 +351,7 @@ impl State {
                 }
                 Err(io::Error::new(
                     kind,
-                    format!("injected fault on {op:?} #{own}"),
+                    format!("injected fault on {op:?} #{}", own.unwrap_or_default()),
                 ))
             }
         }
@@ -313,6 +360,17 @@ impl State {
     fn total_bytes(&self) -> u64 {
         self.files.values().map(|f| f.current.len() as u64).sum()
     }
+}
+
+/// Refuses file sizes the simulation will not hold.
+fn too_large(end: u64) -> io::Result<()> {
+    if end > MemStorage::MAX_FILE_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("simulated file would grow to {end} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// Returns `*n` and adds one to it.
@@ -329,6 +387,9 @@ fn apply(image: &mut Vec<u8>, p: &Pending) {
 }
 
 fn apply_write(image: &mut Vec<u8>, offset: u64, data: &[u8]) {
+    if data.is_empty() {
+        return; // a write of nothing (a tear that kept no bytes) does not grow the file
+    }
     let start = offset as usize;
     let end = start + data.len();
     if image.len() < end {
@@ -359,8 +420,11 @@ impl fmt::Debug for MemStorage {
 
 impl Storage for MemStorage {
     fn open_file(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
-        let mut st = self.state();
-        st.files.entry(name.to_owned()).or_default();
+        let mut st = self.live()?;
+        if !st.files.contains_key(name) {
+            st.count(FaultOp::Any)?;
+            st.files.insert(name.to_owned(), MemFile::default());
+        }
         Ok(Arc::new(MemHandle {
             storage: self.clone(),
             name: name.to_owned(),
@@ -369,22 +433,26 @@ impl Storage for MemStorage {
     }
 
     fn exists(&self, name: &str) -> io::Result<bool> {
-        Ok(self.state().files.contains_key(name))
+        Ok(self.live()?.files.contains_key(name))
     }
 
     fn remove_file(&self, name: &str) -> io::Result<()> {
-        match self.state().files.remove(name) {
-            Some(_) => Ok(()),
-            None => Err(io::ErrorKind::NotFound.into()),
+        let mut st = self.live()?;
+        if !st.files.contains_key(name) {
+            return Err(io::ErrorKind::NotFound.into());
         }
+        st.count(FaultOp::Any)?;
+        let removed = st.files.remove(name).expect("checked above");
+        st.stats.unsynced -= removed.pending.len() as u64;
+        Ok(())
     }
 
     fn list(&self) -> io::Result<Vec<String>> {
-        Ok(self.state().files.keys().cloned().collect())
+        Ok(self.live()?.files.keys().cloned().collect())
     }
 
     fn lock(&self) -> io::Result<Box<dyn StorageLock>> {
-        let mut st = self.state();
+        let mut st = self.live()?;
         if st.lock.is_some() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -439,7 +507,7 @@ impl MemHandle {
 impl StorageFile for MemHandle {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.with(|st| {
-            st.stats.reads += 1;
+            st.count(FaultOp::Read)?;
             let data = &st.files[&self.name].current;
             let start = (offset as usize).min(data.len());
             let n = buf.len().min(data.len() - start);
@@ -451,6 +519,7 @@ impl StorageFile for MemHandle {
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.with(|st| {
             st.count(FaultOp::Write)?;
+            too_large(offset.saturating_add(buf.len() as u64))?;
             let len = st.files[&self.name].current.len() as u64;
             let growth = (offset + buf.len() as u64).saturating_sub(len);
             if let Some(cap) = st.capacity {
@@ -483,6 +552,7 @@ impl StorageFile for MemHandle {
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.with(|st| {
             st.count(FaultOp::Any)?;
+            too_large(len)?;
             st.stats.unsynced += 1;
             let file = st.files.get_mut(&self.name).expect("checked by with");
             file.current.resize(len as usize, 0);
@@ -624,7 +694,7 @@ mod tests {
     fn a_power_cut_fails_every_change_until_the_crash() {
         let s = MemStorage::new();
         let f = s.open_file("a").unwrap();
-        s.power_cut_at(2);
+        s.power_cut_at(s.stats().mutations + 2);
         f.write_at(b"1", 0).unwrap();
         f.sync().unwrap();
         assert!(f.write_at(b"2", 1).is_err());
@@ -644,6 +714,59 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::StorageFull);
         f.write_at(b"abc", 0).unwrap();
         assert_eq!(s.file_bytes("a").unwrap(), b"abc45678");
+    }
+
+    #[test]
+    fn a_crash_leaves_only_the_restarted_clone_alive() {
+        let s = MemStorage::new();
+        let dead = s.clone();
+        s.crash(Crash::power_loss());
+        assert!(
+            dead.open_file("x").is_err(),
+            "the old process cannot create files"
+        );
+        assert!(dead.lock().is_err());
+        assert!(dead.list().is_err());
+        let alive = s.clone();
+        alive.open_file("x").unwrap();
+        assert_eq!(s.list().unwrap(), ["x"]);
+    }
+
+    #[test]
+    fn power_cuts_stop_creation_and_removal_too() {
+        let s = MemStorage::new();
+        s.open_file("old").unwrap();
+        s.power_cut_at(s.stats().mutations);
+        assert!(s.open_file("new").is_err());
+        assert!(s.remove_file("old").is_err());
+        s.crash(Crash::power_loss());
+        assert_eq!(s.list().unwrap(), ["old"]);
+    }
+
+    #[test]
+    fn reads_can_fail_and_sizes_are_bounded() {
+        let s = MemStorage::new();
+        let f = write(&s, "a", 0, b"abc");
+        s.fail_at(FaultOp::Read, s.stats().reads);
+        let mut buf = [0u8; 3];
+        assert!(f.read_at(&mut buf, 0).is_err());
+        assert_eq!(f.read_at(&mut buf, 0).unwrap(), 3);
+        let err = f.write_at(b"x", MemStorage::MAX_FILE_SIZE).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+        assert!(f.set_len(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn removing_a_file_forgets_its_unsynced_writes() {
+        let s = MemStorage::new();
+        write(&s, "a", 0, b"abc");
+        assert_eq!(s.stats().unsynced, 1);
+        s.remove_file("a").unwrap();
+        assert_eq!(s.stats().unsynced, 0);
+        assert_eq!(
+            s.remove_file("a").unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
     }
 
     #[test]

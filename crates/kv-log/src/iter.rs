@@ -5,13 +5,42 @@ use std::sync::Arc;
 use byteorder::{ByteOrder, LittleEndian};
 use kv_file::{read_full, Storage};
 
-use crate::record::{parse_frame, trailing_len, FRAME_OVERHEAD, MAX_RECORD_SIZE};
+use crate::record::{
+    parse_frame, payload_len, trailing_len, BadFrame, FRAME_OVERHEAD, MAX_RECORD_SIZE,
+};
 use crate::segment::{segment_name, Segment};
 use crate::{Error, Lsn, Result, SEGMENT_HEADER_SIZE};
 
 /// Bytes read from a segment at a time, so sequential scans make few system calls.
 const CHUNK: u64 = 64 * 1024;
 const HEADER: u64 = SEGMENT_HEADER_SIZE as u64;
+
+/// Why the record at a position could not be read.
+enum FrameErr {
+    /// Reading failed (an I/O error, or the segment was truncated away): passed on unchanged.
+    Read(Error),
+    /// The bytes there are not a valid record.
+    Bad(BadFrame),
+}
+
+impl From<Error> for FrameErr {
+    fn from(e: Error) -> Self {
+        Self::Read(e)
+    }
+}
+
+impl From<BadFrame> for FrameErr {
+    fn from(b: BadFrame) -> Self {
+        Self::Bad(b)
+    }
+}
+
+fn bad(reason: impl Into<String>) -> FrameErr {
+    FrameErr::Bad(BadFrame {
+        reason: reason.into(),
+        framed: false,
+    })
+}
 
 /// Reads byte ranges of the durable log, through a one-chunk cache.
 pub(crate) struct Reader {
@@ -100,18 +129,14 @@ impl Reader {
     }
 
     /// The record that starts at `lsn` in segment `i`: its payload and its frame length.
-    fn frame_at(&mut self, i: usize, lsn: u64) -> Result<(Vec<u8>, u64), String> {
-        let head = self
-            .bytes(i, lsn, lsn + 8, true)
-            .map_err(|e| e.to_string())?;
+    fn frame_at(&mut self, i: usize, lsn: u64) -> Result<(Vec<u8>, u64), FrameErr> {
+        let head = self.bytes(i, lsn, lsn + 8, true)?;
         if head.len() < 8 {
-            return Err("incomplete frame header".into());
+            return Err(bad("incomplete frame header"));
         }
-        let len = (LittleEndian::read_u32(&head[..4]) & !(1 << 31)) as usize;
-        let total = (FRAME_OVERHEAD + len.min(MAX_RECORD_SIZE)) as u64;
-        let frame = self
-            .bytes(i, lsn, lsn + total, true)
-            .map_err(|e| e.to_string())?;
+        let len = payload_len(LittleEndian::read_u32(&head[..4]));
+        let total = (FRAME_OVERHEAD + len) as u64;
+        let frame = self.bytes(i, lsn, lsn + total, true)?;
         let payload = parse_frame(frame, Lsn(lsn))?;
         Ok((
             payload.to_vec(),
@@ -182,18 +207,26 @@ impl Iterator for ForwardIter {
                     self.pos += len;
                     Ok((lsn, payload))
                 }
-                outcome => {
+                Ok(_) => {
                     self.done = true;
-                    let reason = outcome
-                        .err()
-                        .unwrap_or_else(|| "record crosses segment end".into());
-                    if self.pos == self.start {
+                    let reason = "record crosses the segment's end".to_owned();
+                    Err(self.reader.corrupt(self.seg, lsn, reason))
+                }
+                Err(FrameErr::Read(e)) => {
+                    self.done = true;
+                    Err(e)
+                }
+                Err(FrameErr::Bad(b)) => {
+                    self.done = true;
+                    // At the caller's LSN, bytes that are not even framed like a record mean
+                    // the LSN is wrong; a framed record whose checksum fails is damage.
+                    if self.pos == self.start && !b.framed {
                         Err(Error::InvalidLsn {
                             lsn,
                             end: self.reader.end,
                         })
                     } else {
-                        Err(self.reader.corrupt(self.seg, lsn, reason))
+                        Err(self.reader.corrupt(self.seg, lsn, b.reason))
                     }
                 }
             });
@@ -225,21 +258,17 @@ impl BackwardIter {
         }
     }
 
-    fn step(&mut self) -> Result<(Lsn, Vec<u8>), String> {
+    fn step(&mut self) -> Result<(Lsn, Vec<u8>), FrameErr> {
         let tail = self
             .reader
-            .bytes(self.seg, self.pos.saturating_sub(4), self.pos, false)
-            .map_err(|e| e.to_string())?;
-        let len = trailing_len(tail).ok_or("incomplete trailer")?;
+            .bytes(self.seg, self.pos.saturating_sub(4), self.pos, false)?;
+        let len = trailing_len(tail).ok_or_else(|| bad("incomplete trailer"))?;
         let start = self
             .pos
             .checked_sub((FRAME_OVERHEAD + len) as u64)
             .filter(|&s| len <= MAX_RECORD_SIZE && s >= self.reader.base(self.seg) + HEADER)
-            .ok_or_else(|| format!("trailing length {len} points before the segment"))?;
-        let frame = self
-            .reader
-            .bytes(self.seg, start, self.pos, false)
-            .map_err(|e| e.to_string())?;
+            .ok_or_else(|| bad(format!("trailing length {len} points before the segment")))?;
+        let frame = self.reader.bytes(self.seg, start, self.pos, false)?;
         let payload = parse_frame(frame, Lsn(start))?.to_vec();
         self.pos = start;
         Ok((Lsn(start), payload))
@@ -263,9 +292,12 @@ impl Iterator for BackwardIter {
                 continue;
             }
             let pos = self.pos;
-            return Some(self.step().map_err(|reason| {
+            return Some(self.step().map_err(|e| {
                 self.done = true;
-                self.reader.corrupt(self.seg, Lsn(pos), reason)
+                match e {
+                    FrameErr::Read(e) => e,
+                    FrameErr::Bad(b) => self.reader.corrupt(self.seg, Lsn(pos), b.reason),
+                }
             }));
         }
     }

@@ -41,7 +41,11 @@
 //!   syncs the old one first). So after any crash, damage can only be at the very end.
 //! - At open, the end of the log is the last record that verifies. A failed record with no
 //!   valid record after it is a torn tail and is cut off durably; one followed by a valid
-//!   record is damage a crash cannot explain, and is [`Error::Corrupt`].
+//!   record that starts a later write is damage a crash cannot explain, and is
+//!   [`Error::Corrupt`]. Valid records of the same write after the damage are decided by
+//!   [`TailRecovery`] (strict by default: refuse rather than guess).
+//! - Opening syncs the last segment before declaring what it found durable, so records a
+//!   killed process left in the OS page cache are not acknowledged until they are on disk.
 //! - `flush(lsn)` returns only after an fsync that covered `lsn`. After a failed write or
 //!   fsync, the log refuses all further work ([`Error::Poisoned`]) until it is reopened,
 //!   because the state of the file is then unknown.
@@ -69,11 +73,14 @@
 //!
 //! - Iterators flush first, so reading the log (e.g. to roll back one transaction) costs an
 //!   fsync if anything was appended since the last flush.
-//! - A disk that persists the sectors of one large write out of order can leave a valid
-//!   record after an invalid one in the unsynced tail; the log then refuses to open with
-//!   `Corrupt` rather than guess. Linux file systems on real disks do not reorder within the
-//!   page cache's writeback of one `pwrite` in practice, but a copy of the file may need
-//!   manual repair.
+//! - A device that persists the sectors of one large write out of order can leave a valid
+//!   record after an invalid one in the unsynced last write. By default the log then refuses
+//!   to open (`Corrupt`) rather than risk dropping an acknowledged write silently; reopen with
+//!   [`TailRecovery::TolerateLastWrite`] to cut it. Damage inside the last, synced write with
+//!   nothing valid after it is indistinguishable from a torn write and is cut.
+//! - After a failed fsync, Linux may have marked the unwritten pages clean: reopening reads
+//!   them back from the page cache and syncs them again, which cannot bring back what the
+//!   kernel dropped. Only a restart of the machine (or reading with `O_DIRECT`) would tell.
 //! - Segments other than the last are not scanned at open (only their headers are checked);
 //!   damage inside them is found when they are read, as [`Error::Corrupt`].
 //! - `truncate_before` must not race with a reader still reading below the truncation point.
@@ -87,7 +94,7 @@ mod segment;
 
 pub use error::{Error, Result};
 pub use iter::{BackwardIter, ForwardIter};
-pub use manager::{LogManager, LogOptions, LogStats};
+pub use manager::{LogManager, LogOptions, LogStats, TailRecovery};
 pub use record::{
     Lsn, FRAME_OVERHEAD, MAX_RECORD_SIZE, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC, SEGMENT_VERSION,
 };

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use kv_file::{FileManager, Storage};
 
 use crate::iter::{BackwardIter, ForwardIter, Reader};
-use crate::record::{finish_frame, segment_header, start_crc, FRAME_OVERHEAD, MAX_RECORD_SIZE};
+use crate::record::{
+    finish_frame, mark_batch_start, segment_header, start_crc, FRAME_OVERHEAD, MAX_RECORD_SIZE,
+};
 use crate::segment::{list_segments, scan_last, segment_name, Segment};
 use crate::{Error, Lsn, Result, SEGMENT_HEADER_SIZE};
 
@@ -20,6 +22,9 @@ pub struct LogOptions {
     /// Appended bytes kept in memory before an append flushes them itself, so a writer that
     /// never flushes cannot grow memory without bound.
     pub buffer_limit: usize,
+    /// What opening does with a damaged record that has valid records of the same write
+    /// after it; see [`TailRecovery`].
+    pub tail: TailRecovery,
 }
 
 impl Default for LogOptions {
@@ -27,9 +32,33 @@ impl Default for LogOptions {
         Self {
             segment_size: 16 << 20,
             buffer_limit: 4 << 20,
+            tail: TailRecovery::Strict,
         }
     }
 }
+
+// ANCHOR: tail_recovery
+/// How opening the log treats damage in its last write.
+///
+/// A damaged record followed by a valid record that *starts a later write* is always
+/// corruption: that write began only after the damaged one was synced. A damaged record with
+/// nothing valid after it is always a torn tail, and is cut. The choice is about the case in
+/// between — valid records after the damage, all from the same (last) write — which has two
+/// explanations that the bytes cannot tell apart: a device that persisted the sectors of one
+/// large unsynced write out of order before power failed (harmless: that write was never
+/// acknowledged), or damage to a write that *was* synced and acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TailRecovery {
+    /// Refuse to open with [`Error::Corrupt`](crate::Error::Corrupt): never lose an
+    /// acknowledged record silently, at the price of needing an operator after such a crash.
+    #[default]
+    Strict,
+    /// Cut the log at the damage, as after a torn write: for reopening after a power failure
+    /// on a device known to reorder writes. Damage to an acknowledged last write is then
+    /// dropped without an error.
+    TolerateLastWrite,
+}
+// ANCHOR_END: tail_recovery
 
 /// A snapshot of the log's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -145,7 +174,10 @@ impl LogManager {
                     Segment::open(&*storage, name, base)?.check_header()?;
                 }
                 let seg = Segment::open(&*storage, name, last)?;
-                let scan = scan_last(&seg)?;
+                let scan = scan_last(&seg, options.tail)?;
+                // What the scan read may be only in the OS page cache (the process died before
+                // its fsync): make it durable before calling it durable.
+                seg.file.sync().map_err(|e| seg.io("syncing", e))?;
                 (seg, scan.end, scan.cut)
             }
         };
@@ -231,13 +263,14 @@ impl LogManager {
         self.counters.flush_requests.fetch_add(1, Relaxed);
         let mut st = self.lock();
         loop {
+            // Durable first: a record made durable before a later batch failed is committed.
+            if st.durable > lsn.0 || (st.durable == st.next && st.poisoned.is_none()) {
+                return Ok(());
+            }
             if let Some(cause) = &st.poisoned {
                 return Err(Error::Poisoned {
                     cause: cause.clone(),
                 });
-            }
-            if st.durable > lsn.0 || st.durable == st.next {
-                return Ok(());
             }
             let Some(writer) = st.writer.take() else {
                 // A leader is writing. Wait for its batch if our record is in it, else for
@@ -248,7 +281,7 @@ impl LogManager {
             };
             // Become the leader: take everything appended so far and write it unlocked.
             let spare = std::mem::take(&mut st.spare);
-            let batch = std::mem::replace(&mut st.buf, spare);
+            let mut batch = std::mem::replace(&mut st.buf, spare);
             let start = st.buf_start;
             st.buf_start += batch.len() as u64;
             st.batch += 1;
@@ -257,7 +290,7 @@ impl LogManager {
             let new_segments = std::mem::take(&mut st.new_segments);
             drop(st);
 
-            let result = self.write_batch(writer, &batch, start, &new_segments);
+            let result = self.write_batch(writer, &mut batch, start, &new_segments);
 
             st = self.lock();
             match result {
@@ -268,8 +301,15 @@ impl LogManager {
                     let mut batch = batch;
                     batch.clear();
                     st.spare = batch;
-                    // The next leader first: its fsync is on everyone's critical path.
-                    self.batch_done[((number + 1) % 2) as usize].notify_one();
+                    // The next leader first: its fsync is on everyone's critical path. With
+                    // nothing buffered there is no next batch to lead: every waiter on it is
+                    // satisfied already, so wake them all.
+                    let next = &self.batch_done[((number + 1) % 2) as usize];
+                    if st.buf.is_empty() {
+                        next.notify_all();
+                    } else {
+                        next.notify_one();
+                    }
                     self.batch_done[(number % 2) as usize].notify_all();
                 }
                 Err(e) => {
@@ -292,7 +332,7 @@ impl LogManager {
     fn write_batch(
         &self,
         mut w: Writer,
-        batch: &[u8],
+        batch: &mut [u8],
         start: u64,
         new_segments: &[u64],
     ) -> Result<Writer> {
@@ -300,8 +340,10 @@ impl LogManager {
         let end = start + batch.len() as u64;
         let mut starts = new_segments.iter().copied().peekable();
         while pos < end {
+            let mut first_frame = pos;
             if starts.peek() == Some(&pos) {
                 starts.next();
+                first_frame += SEGMENT_HEADER_SIZE as u64;
                 self.sync(&mut w)?;
                 let segment = Segment::open(&*self.storage, &self.name, Lsn(pos))?;
                 self.counters.segments_created.fetch_add(1, Relaxed);
@@ -311,6 +353,9 @@ impl LogManager {
                 };
             }
             let chunk_end = starts.peek().copied().unwrap_or(end);
+            if first_frame < chunk_end {
+                mark_batch_start(&mut batch[(first_frame - start) as usize..]);
+            }
             let bytes = &batch[(pos - start) as usize..(chunk_end - start) as usize];
             let seg = &w.segment;
             seg.file
@@ -371,8 +416,9 @@ impl LogManager {
     /// The payload of the record at `lsn`.
     pub fn read(&self, lsn: Lsn) -> Result<Vec<u8>> {
         match self.iter_from(lsn)?.next() {
-            Some(record) => record.map(|(_, payload)| payload),
-            None => Err(Error::InvalidLsn {
+            Some(Ok((at, payload))) if at == lsn => Ok(payload),
+            Some(Err(e)) => Err(e),
+            _ => Err(Error::InvalidLsn {
                 lsn,
                 end: self.end_lsn(),
             }),
@@ -399,19 +445,22 @@ impl LogManager {
     /// starts at or after it).
     pub fn truncate_before(&self, lsn: Lsn) -> Result<usize> {
         let doomed: Vec<u64> = {
-            let mut st = self.lock();
+            let st = self.lock();
             let keep_from = st
                 .segments
                 .iter()
                 .rposition(|&base| base <= lsn.0)
                 .unwrap_or(0);
-            st.segments.drain(..keep_from).collect()
+            st.segments[..keep_from].to_vec()
         };
+        // Oldest first, each leaving the list only once its file is gone: a failure leaves a
+        // readable log that starts at its oldest remaining segment, and leaks nothing.
         for &base in &doomed {
             let name = segment_name(&self.name, Lsn(base));
             self.storage
                 .remove_file(&name)
                 .map_err(|e| kv_file::Error::io("removing", self.storage.describe(&name), e))?;
+            self.lock().segments.retain(|&b| b != base);
             self.counters.segments_removed.fetch_add(1, Relaxed);
         }
         Ok(doomed.len())

@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! record frame (12 + len bytes, at LSN p):
-//!   0        4        8                 8 + len      12 + len
-//!   ├ len|1<<31 ┼─ crc ──┼──── payload ─────┼─── len ────┤
-//!   crc = CRC-32(length word ‖ payload ‖ p as u64 LE)
+//!   0            4        8                 8 + len      12 + len
+//!   ├ len|1<<31|b ┼─ crc ──┼──── payload ─────┼─── len ────┤
+//!   crc = CRC-32((len | 1<<31) ‖ payload ‖ p as u64 LE)
+//!   b = 1<<30 on the first frame of every write (a "batch"); not covered by the CRC
 //!
 //! segment header (32 bytes, at the segment's base LSN):
 //!   "KVLOGSEG" | version u32 | 0 u32 | base u64 | CRC-32 of bytes 0..24 | 0 u32
@@ -43,10 +44,30 @@ impl fmt::Debug for Lsn {
 
 /// Bytes a frame adds around its payload: length word and CRC in front, length behind.
 pub const FRAME_OVERHEAD: usize = 12;
-/// The largest payload one record may carry (1 GiB).
-pub const MAX_RECORD_SIZE: usize = 1 << 30;
+/// The largest payload one record may carry (1 GiB less one byte: 30 bits of length).
+pub const MAX_RECORD_SIZE: usize = (1 << 30) - 1;
 /// Set in every frame's length word, so zeroed space never parses as a record.
 const LEN_FLAG: u32 = 1 << 31;
+/// Set by the flush leader on the first frame of each write it issues. At open, a damaged
+/// frame followed by a valid frame *that starts a later write* proves the damage was in a
+/// write that had been synced: corruption, not a torn tail. Frames of the same (last,
+/// unsynced) write may survive a damaged one when a device persists sectors out of order.
+const BATCH_FLAG: u32 = 1 << 30;
+
+/// The payload length in a frame's length word.
+pub(crate) fn payload_len(word: u32) -> usize {
+    (word & !(LEN_FLAG | BATCH_FLAG)) as usize
+}
+
+/// Marks the frame at the start of `frame` as the first of a write.
+pub(crate) fn mark_batch_start(frame: &mut [u8]) {
+    frame[3] |= (BATCH_FLAG >> 24) as u8;
+}
+
+/// Whether the frame at the start of `frame` was the first of a write.
+pub(crate) fn is_batch_start(frame: &[u8]) -> bool {
+    frame.len() >= 4 && LittleEndian::read_u32(&frame[..4]) & BATCH_FLAG != 0
+}
 
 /// Bytes of the header that opens every segment file.
 pub const SEGMENT_HEADER_SIZE: usize = 32;
@@ -78,36 +99,58 @@ pub fn finish_frame(out: &mut Vec<u8>, lsn: Lsn, payload: &[u8], mut crc: crc32f
 }
 // ANCHOR_END: frame
 
+/// Why bytes are not a valid frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFrame {
+    /// What did not verify, for error messages.
+    pub reason: String,
+    /// True when the framing (flag, both lengths) is consistent and only the checksum fails:
+    /// a damaged record, rather than a position where no record starts.
+    pub framed: bool,
+}
+
+impl BadFrame {
+    fn framing(reason: String) -> Self {
+        Self {
+            reason,
+            framed: false,
+        }
+    }
+}
+
 /// The frame at the start of `bytes`, found at `lsn`: its payload if valid, else why not.
 ///
 /// `bytes` may extend past the frame; a frame running past its end is "incomplete".
-pub fn parse_frame(bytes: &[u8], lsn: Lsn) -> Result<&[u8], String> {
+pub fn parse_frame(bytes: &[u8], lsn: Lsn) -> Result<&[u8], BadFrame> {
     if bytes.len() < FRAME_OVERHEAD {
-        return Err("incomplete frame header".into());
+        return Err(BadFrame::framing("incomplete frame header".into()));
     }
     let word = LittleEndian::read_u32(&bytes[0..4]);
     if word & LEN_FLAG == 0 {
-        return Err("no record here (length flag clear)".into());
+        return Err(BadFrame::framing(
+            "no record here (length flag clear)".into(),
+        ));
     }
-    let len = (word & !LEN_FLAG) as usize;
-    if len > MAX_RECORD_SIZE {
-        return Err(format!("impossible record length {len}"));
-    }
+    let len = payload_len(word);
     if bytes.len() < FRAME_OVERHEAD + len {
-        return Err(format!("incomplete record of {len} bytes"));
+        return Err(BadFrame::framing(format!(
+            "incomplete record of {len} bytes"
+        )));
     }
     let payload = &bytes[8..8 + len];
     let trailer = LittleEndian::read_u32(&bytes[8 + len..12 + len]) as usize;
     if trailer != len {
-        return Err(format!("trailing length {trailer} differs from {len}"));
+        let reason = format!("trailing length {trailer} differs from {len}");
+        return Err(BadFrame::framing(reason));
     }
     let mut crc = start_crc(payload);
     crc.update(&lsn.0.to_le_bytes());
     let (stored, computed) = (LittleEndian::read_u32(&bytes[4..8]), crc.finalize());
     if stored != computed {
-        return Err(format!(
-            "checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
-        ));
+        return Err(BadFrame {
+            reason: format!("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"),
+            framed: true,
+        });
     }
     Ok(payload)
 }
@@ -177,9 +220,8 @@ mod tests {
     fn a_record_moved_to_another_lsn_fails() {
         let f = frame(Lsn(100), b"abc");
         assert_eq!(parse_frame(&f, Lsn(100)).unwrap(), b"abc");
-        assert!(parse_frame(&f, Lsn(101))
-            .unwrap_err()
-            .contains("checksum mismatch"));
+        let bad = parse_frame(&f, Lsn(101)).unwrap_err();
+        assert!(bad.reason.contains("checksum mismatch") && bad.framed);
     }
 
     #[test]
@@ -190,9 +232,17 @@ mod tests {
             bad[i] ^= 0x04;
             assert!(parse_frame(&bad, Lsn(32)).is_err(), "flip at {i}");
         }
-        assert!(parse_frame(&f[..f.len() - 1], Lsn(32))
-            .unwrap_err()
-            .contains("incomplete"));
+        let bad = parse_frame(&f[..f.len() - 1], Lsn(32)).unwrap_err();
+        assert!(bad.reason.contains("incomplete") && !bad.framed);
+    }
+
+    #[test]
+    fn the_batch_mark_is_outside_the_checksum() {
+        let mut f = frame(Lsn(64), b"first of a write");
+        assert!(!is_batch_start(&f));
+        mark_batch_start(&mut f);
+        assert!(is_batch_start(&f));
+        assert_eq!(parse_frame(&f, Lsn(64)).unwrap(), b"first of a write");
     }
 
     #[test]

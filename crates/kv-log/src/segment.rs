@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use kv_file::{read_full, Storage, StorageFile};
 
-use crate::record::{check_segment_header, parse_frame, segment_header, FRAME_OVERHEAD};
-use crate::{Error, Lsn, Result, SEGMENT_HEADER_SIZE};
+use crate::record::{
+    check_segment_header, is_batch_start, parse_frame, segment_header, FRAME_OVERHEAD,
+};
+use crate::{Error, Lsn, Result, TailRecovery, SEGMENT_HEADER_SIZE};
 
 /// The file name of the segment of log `log` that starts at `base`: `log.<20 digits>`, so
 /// names sort in LSN order.
@@ -23,6 +25,8 @@ pub(crate) fn list_segments(storage: &dyn Storage, log: &str) -> Result<Vec<Lsn>
         .filter_map(|n| n.strip_prefix(log)?.strip_prefix('.'))
         .filter(|digits| digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
         .filter_map(|digits| digits.parse().ok().map(Lsn))
+        // A base near u64::MAX cannot be ours (LSNs would overflow): leave such files alone.
+        .filter(|base| base.0 <= u64::MAX / 2)
         .collect();
     bases.sort_unstable();
     Ok(bases)
@@ -97,17 +101,18 @@ pub(crate) struct ScanEnd {
 // ANCHOR: scan
 /// Finds the end of the log in its last segment, cutting a torn tail.
 ///
-/// Records are read until one fails to verify. If the failure is at the end of the file,
-/// the log simply ends there. Otherwise the rest of the segment is searched for any valid
-/// record: finding one means a record *in the middle* is damaged, which no crash can cause
-/// (the log has at most one unsynced write, at its end), so it is reported as corruption.
-/// Finding none means a torn tail: the bytes from the failure on are cut off, durably.
-pub(crate) fn scan_last(seg: &Segment) -> Result<ScanEnd> {
+/// Records are read until one fails to verify. If nothing valid follows the failure, it is a
+/// torn tail: the bytes from the failure on are cut off, durably. If a valid record that
+/// *starts a write* follows (the flush leader marks those), the damaged record was in a write
+/// synced before a later one began — damage no crash can cause, since the log has at most one
+/// unsynced write — so it is corruption. Valid records of the same write after the damage
+/// are decided by `tail` (see [`TailRecovery`]).
+pub(crate) fn scan_last(seg: &Segment, tail: TailRecovery) -> Result<ScanEnd> {
     let bytes = seg.read_all()?;
     if let Err(reason) = check_segment_header(&bytes, seg.base) {
         // A segment whose creation was torn has no valid header and holds nothing that was
         // ever acknowledged; anything valid after a bad header is damage.
-        if let Some(at) = first_valid_frame(&bytes, seg.base, 0) {
+        if let Some(at) = first_valid(&bytes, seg.base, 0, tail) {
             return Err(seg.corrupt(seg.base, format!("{reason}, yet a record follows at {at}")));
         }
         seg.write_header()?;
@@ -121,8 +126,9 @@ pub(crate) fn scan_last(seg: &Segment) -> Result<ScanEnd> {
         let lsn = Lsn(seg.base.0 + pos as u64);
         match parse_frame(&bytes[pos..], lsn) {
             Ok(payload) => pos += FRAME_OVERHEAD + payload.len(),
-            Err(reason) => {
-                if let Some(at) = first_valid_frame(&bytes, seg.base, pos + 1) {
+            Err(bad) => {
+                let reason = bad.reason;
+                if let Some(at) = first_valid(&bytes, seg.base, pos + 1, tail) {
                     return Err(seg.corrupt(lsn, format!("{reason}, yet a record follows at {at}")));
                 }
                 seg.file
@@ -143,12 +149,17 @@ pub(crate) fn scan_last(seg: &Segment) -> Result<ScanEnd> {
 }
 // ANCHOR_END: scan
 
-/// The LSN of the first valid frame at or after offset `from` of a segment's bytes.
-fn first_valid_frame(bytes: &[u8], base: Lsn, from: usize) -> Option<Lsn> {
+/// The LSN of the first valid frame at or after offset `from` of a segment's bytes that
+/// proves corruption: any valid frame when `Strict`, only one starting a write otherwise.
+fn first_valid(bytes: &[u8], base: Lsn, from: usize, tail: TailRecovery) -> Option<Lsn> {
     let last = bytes.len().checked_sub(FRAME_OVERHEAD)?;
-    (from.max(SEGMENT_HEADER_SIZE)..=last)
-        .map(|q| Lsn(base.0 + q as u64))
-        .find(|&lsn| parse_frame(&bytes[(lsn.0 - base.0) as usize..], lsn).is_ok())
+    let need_write_start = tail == TailRecovery::TolerateLastWrite;
+    (from.max(SEGMENT_HEADER_SIZE)..=last).find_map(|q| {
+        let lsn = Lsn(base.0 + q as u64);
+        let frame = &bytes[q..];
+        let counts = !need_write_start || is_batch_start(frame);
+        (counts && parse_frame(frame, lsn).is_ok()).then_some(lsn)
+    })
 }
 
 #[cfg(test)]
@@ -157,12 +168,14 @@ mod tests {
     use crate::record::{finish_frame, start_crc};
     use kv_file::MemStorage;
 
+    /// A segment whose records were each written (and synced) by a write of its own.
     fn segment_with(storage: &MemStorage, records: &[&[u8]]) -> (Segment, Vec<u8>) {
         let seg = Segment::open(storage, "wal", Lsn(0)).unwrap();
         let mut bytes = segment_header(Lsn(0)).to_vec();
         for r in records {
-            let lsn = Lsn(bytes.len() as u64);
-            finish_frame(&mut bytes, lsn, r, start_crc(r));
+            let at = bytes.len();
+            finish_frame(&mut bytes, Lsn(at as u64), r, start_crc(r));
+            crate::record::mark_batch_start(&mut bytes[at..]);
         }
         seg.file.write_at(&bytes, 0).unwrap();
         (seg, bytes)
@@ -193,7 +206,7 @@ mod tests {
     fn a_clean_segment_ends_after_its_last_record() {
         let s = MemStorage::new();
         let (seg, bytes) = segment_with(&s, &[b"a", b"bb"]);
-        let end = scan_last(&seg).unwrap();
+        let end = scan_last(&seg, TailRecovery::Strict).unwrap();
         assert_eq!(
             end,
             ScanEnd {
@@ -208,7 +221,7 @@ mod tests {
         let s = MemStorage::new();
         let (seg, bytes) = segment_with(&s, &[b"a", b"bb", b"ccc"]);
         seg.file.set_len(bytes.len() as u64 - 2).unwrap();
-        let end = scan_last(&seg).unwrap();
+        let end = scan_last(&seg, TailRecovery::Strict).unwrap();
         assert_eq!(end.end, Lsn((bytes.len() - 15) as u64));
         assert_eq!(end.cut, 13);
         assert_eq!(
@@ -226,7 +239,7 @@ mod tests {
             SEGMENT_HEADER_SIZE as u64 + 9,
             0x40,
         );
-        let err = scan_last(&seg).unwrap_err();
+        let err = scan_last(&seg, TailRecovery::Strict).unwrap_err();
         assert!(
             err.to_string().contains("corrupt log at lsn 32")
                 && err.to_string().contains("yet a record follows at lsn 49"),
@@ -241,7 +254,7 @@ mod tests {
         seg.file
             .write_at(&segment_header(Lsn(500))[..7], 0)
             .unwrap();
-        let end = scan_last(&seg).unwrap();
+        let end = scan_last(&seg, TailRecovery::Strict).unwrap();
         assert_eq!(end.end, Lsn(500 + SEGMENT_HEADER_SIZE as u64));
         seg.check_header().unwrap();
     }

@@ -45,6 +45,9 @@ pub struct Crash {
     /// If set, the most recent unsynced write lands only this many leading bytes (a torn
     /// write: sectors are 512 bytes, pages 4 KiB); otherwise it shares the others' fate.
     pub tear_last: Option<usize>,
+    /// If set, the most recent unsynced write lands as a random subset of its 512-byte
+    /// sectors, chosen by this seed: a device that persists one large write out of order.
+    pub scramble_last: Option<u64>,
 }
 
 impl Crash {
@@ -53,6 +56,7 @@ impl Crash {
         Self {
             unsynced: Unsynced::Drop,
             tear_last: None,
+            scramble_last: None,
         }
     }
 
@@ -61,6 +65,7 @@ impl Crash {
         Self {
             unsynced: Unsynced::Keep,
             tear_last: None,
+            scramble_last: None,
         }
     }
 
@@ -69,6 +74,7 @@ impl Crash {
         Self {
             unsynced: Unsynced::Drop,
             tear_last: Some(keep),
+            scramble_last: None,
         }
     }
 
@@ -77,9 +83,23 @@ impl Crash {
         Self {
             unsynced: Unsynced::Random(seed),
             tear_last: None,
+            scramble_last: None,
+        }
+    }
+
+    /// Power loss while the last write was in flight, its sectors persisted in no order:
+    /// each 512-byte sector of it landed or not, at random from `seed`.
+    pub const fn scrambled(seed: u64) -> Self {
+        Self {
+            unsynced: Unsynced::Drop,
+            tear_last: None,
+            scramble_last: Some(seed),
         }
     }
 }
+
+/// The sector size the crash simulation tears and scrambles at.
+const SECTOR: u64 = 512;
 // ANCHOR_END: crash
 
 /// Which operations a fault counts and fails.
@@ -275,11 +295,27 @@ impl MemStorage {
                     Unsynced::Keep => true,
                     Unsynced::Random(_) => splitmix64(&mut rng) & 1 == 1,
                 };
-                match (p, is_last, crash.tear_last) {
-                    (Pending::Write { offset, data, .. }, true, Some(keep)) => {
-                        apply_write(&mut image, offset, &data[..keep.min(data.len())]);
+                match (p, is_last) {
+                    (Pending::Write { offset, data, .. }, true) if crash.tear_last.is_some() => {
+                        let keep = crash.tear_last.unwrap_or(0).min(data.len());
+                        apply_write(&mut image, offset, &data[..keep]);
                     }
-                    (p, _, _) if survives => apply(&mut image, &p),
+                    (Pending::Write { offset, data, .. }, true)
+                        if crash.scramble_last.is_some() =>
+                    {
+                        let mut seed = crash.scramble_last.unwrap_or(0);
+                        // Split at device sector boundaries; each sector lands or not.
+                        let mut at = 0usize;
+                        while at < data.len() {
+                            let pos = offset + at as u64;
+                            let len = ((SECTOR - pos % SECTOR) as usize).min(data.len() - at);
+                            if splitmix64(&mut seed) & 1 == 1 {
+                                apply_write(&mut image, pos, &data[at..at + len]);
+                            }
+                            at += len;
+                        }
+                    }
+                    (p, _) if survives => apply(&mut image, &p),
                     _ => {}
                 }
             }
@@ -660,6 +696,29 @@ mod tests {
         assert_ne!(image(7), image(8));
         let kept = image(7).iter().filter(|&&b| b != 0).count();
         assert!(kept > 0 && kept < 32, "a subset survived: {kept}");
+    }
+
+    #[test]
+    fn a_scrambled_write_lands_some_of_its_sectors() {
+        let s = MemStorage::new();
+        write(&s, "a", 0, &[1; 4096]);
+        s.crash(Crash::scrambled(3));
+        let image = s.file_bytes("a").unwrap();
+        let landed: Vec<bool> = (0..8)
+            .map(|i| image.get(i * 512).copied() == Some(1))
+            .collect();
+        assert!(
+            landed.contains(&true) && landed.contains(&false),
+            "{landed:?}"
+        );
+        for (i, &l) in landed.iter().enumerate() {
+            if l {
+                assert!(
+                    image[i * 512..(i + 1) * 512].iter().all(|&b| b == 1),
+                    "whole sectors"
+                );
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use kv_log::{LogManager, LogOptions, Lsn};
 pub const SMALL: LogOptions = LogOptions {
     segment_size: 256,
     buffer_limit: 1 << 20,
+    tail: kv_log::TailRecovery::Strict,
 };
 
 pub fn open(storage: &MemStorage, options: LogOptions) -> kv_log::Result<LogManager> {

@@ -4,7 +4,7 @@
 Usage: cargo bench -p kv-file && python3 benches/ratios.py [target/criterion]
 
 The baseline of a group is the benchmark named `std_file` (the bare operating-system call)
-when present, otherwise the first benchmark in alphabetical order. Ratios, not absolute
+or `baseline` when present, otherwise the first benchmark in alphabetical order. Ratios, not absolute
 times, are what the book reports: machines are noisy, ratios within one run much less so.
 """
 import json
@@ -24,7 +24,7 @@ for group in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "repor
             means[name] = json.loads(estimates.read_text())["mean"]["point_estimate"]
     if not means:
         continue
-    base = "std_file" if "std_file" in means else next(iter(means))
+    base = next((b for b in ("std_file", "baseline") if b in means), next(iter(means)))
     print(f"{group.name} (baseline {base}; time ratio, and speed-up = baseline / time)")
     for name, ns in sorted(means.items(), key=lambda kv: kv[1]):
         print(f"  {name:<24} {ns:>12.1f} ns   time x{ns / means[base]:.2f}   speed-up x{means[base] / ns:.2f}")

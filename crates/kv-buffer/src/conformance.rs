@@ -47,7 +47,7 @@ fn random_events_respect_evictability(
             }
             _ => {
                 let mask: Vec<bool> = (0..n)
-                    .map(|g| loaded[g] && next(&mut rng) % 2 == 0)
+                    .map(|g| loaded[g] && next(&mut rng).is_multiple_of(2))
                     .collect();
                 let got = policy.victim(&|g| mask.get(g).copied().unwrap_or(false));
                 let tail = history

@@ -35,7 +35,7 @@ fn random_events_respect_evictability(
     let mut history = Vec::new();
     for step in 0..2000 {
         let f = (next(&mut rng) % n as u64) as usize;
-        match next(&mut rng) % 3 {
+        match next(&mut rng) % 4 {
             0 => {
                 policy.on_load(f);
                 loaded[f] = true;
@@ -44,6 +44,11 @@ fn random_events_respect_evictability(
             1 if loaded[f] => {
                 policy.on_access(f);
                 history.push(format!("access {f}"));
+            }
+            2 if loaded[f] => {
+                policy.on_free(f);
+                loaded[f] = false;
+                history.push(format!("free {f}"));
             }
             _ => {
                 let mask: Vec<bool> = (0..n)
@@ -59,7 +64,7 @@ fn random_events_respect_evictability(
                     .collect::<Vec<_>>();
                 match got {
                     Some(v) => assert!(
-                        mask.get(v).copied().unwrap_or(false),
+                        v < n && mask[v],
                         "{name}: step {step}: victim {v} is not evictable (evictable: {mask:?}; last events {tail:?})"
                     ),
                     None => assert!(

@@ -47,8 +47,13 @@
 //! - A pinned frame is never evicted; its block does not change while any guard lives.
 //! - A block is in at most one frame, and is loaded once even if many threads pin it at once.
 //! - No dirty page reaches the disk before the log is durable up to its LSN.
-//! - The page-table lock is never held across I/O, and neither is a page latch: write-back
-//!   copies the page under a read latch and writes the copy.
+//! - The page-table lock is never held across I/O, and neither is a page latch anyone could
+//!   be waiting for: write-back copies the page under a read latch and writes the copy (only
+//!   a load holds a latch during its read — of a frame no other thread can reach yet).
+//! - A flush syncs every file the pool wrote since the last flush, evictions' writes included,
+//!   so a checkpoint never relies on an unsynced eviction.
+//! - A pin that must fail (a block past the end of its file, a bad name) evicts nothing; a
+//!   dirty page that cannot be written stays cached and another frame is used if there is one.
 //!
 //! ## Design choices, and the alternatives rejected
 //!
@@ -71,8 +76,15 @@
 //!
 //! ## CAVEATS
 //!
-//! - Latches are not re-entrant: do not take a second latch on a page you hold a write latch
-//!   on, and do not call `flush_all` while holding one.
+//! - Latches are not re-entrant: do not take a second latch on a page you hold a latch on,
+//!   and do not call `flush_all` while holding any latch of the pool (a waiting writer blocks
+//!   new readers, so even a read latch can deadlock).
+//! - A frame remembers only the last transaction that changed it, so `flush_for(txn)` misses
+//!   a page changed by `txn` and then by another (exercise 4.2).
+//! - `PageWrite::set_modified` must be called for every logged change: a change written
+//!   without it carries an older LSN and could reach the disk before its log record. The
+//!   frame's LSN is not kept in the page; a layer that needs it after a reload (recovery)
+//!   stores it in the page itself, as kv-tx does.
 //! - A write-back copies the page (one page-sized allocation per write-back) so that no latch
 //!   is held during the write.
 //! - The pool does not prefetch and does not write back in the background: a miss that evicts

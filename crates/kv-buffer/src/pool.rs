@@ -134,23 +134,28 @@ pub struct BufferPool {
     pin_timeout: Duration,
     /// Dirty pages written back (counted outside the table lock).
     write_backs: AtomicU64,
+    /// Files with write-backs not yet synced (evictions write without syncing); a flush
+    /// syncs them all, so a checkpoint never relies on an unsynced eviction.
+    unsynced: Mutex<BTreeSet<String>>,
 }
 
 impl BufferPool {
-    /// A pool of `options.frames` frames over `fm`, honouring the WAL rule against `log`.
+    /// A pool of `options.frames` frames (at least one) over `fm`, honouring the WAL rule
+    /// against `log`.
     pub fn new(fm: Arc<FileManager>, log: Arc<LogManager>, options: BufferOptions) -> Self {
-        let policy = options.policy.build(options.frames.max(1));
-        Self::with_policy(fm, log, options, policy)
+        let kind = options.policy;
+        Self::with_policy(fm, log, options, |frames| kind.build(frames))
     }
 
-    /// A pool with a replacement policy of your own (`options.policy` is ignored); it must
-    /// pass [`conformance::check`](crate::conformance::check).
+    /// A pool with a replacement policy of your own (`options.policy` is ignored), made by
+    /// `make(frames)`; it must pass [`conformance::check`](crate::conformance::check).
     pub fn with_policy(
         fm: Arc<FileManager>,
         log: Arc<LogManager>,
         options: BufferOptions,
-        policy: Box<dyn ReplacementPolicy>,
+        make: impl FnOnce(usize) -> Box<dyn ReplacementPolicy>,
     ) -> Self {
+        let policy = make(options.frames.max(1));
         let frames: Box<[Frame]> = (0..options.frames.max(1))
             .map(|_| Frame {
                 page: RwLock::new(fm.new_page()),
@@ -184,6 +189,7 @@ impl BufferPool {
             waiting: AtomicUsize::new(0),
             pin_timeout: options.pin_timeout,
             write_backs: AtomicU64::new(0),
+            unsynced: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -197,7 +203,9 @@ impl BufferPool {
     /// pool's timeout for an unpin, then fails with [`Error::BufferExhausted`].
     pub fn pin(&self, block: &BlockId) -> Result<PageGuard<'_>> {
         let mut t = self.table.lock();
+        let mut checked = false; // whether the block is known to exist
         let mut deadline = None;
+        let mut failed = Vec::new(); // frames whose write-back failed during this pin
         loop {
             if let Some(&f) = t.map.get(block) {
                 if t.slots[f].loading {
@@ -209,10 +217,29 @@ impl BufferPool {
                 t.hits += 1;
                 return Ok(PageGuard::new(self, f));
             }
-            let Some(f) = self.choose_frame(&mut t) else {
+            if !checked {
+                // Before evicting anything for it, make sure the block exists (this may open
+                // the file: I/O, so the table lock is released; then look again).
+                drop(t);
+                let length = self.fm.length(block.file())?;
+                if block.number() >= length {
+                    return Err(kv_file::Error::BlockOutOfRange {
+                        block: block.clone(),
+                        length,
+                    }
+                    .into());
+                }
+                checked = true;
+                t = self.table.lock();
+                continue;
+            }
+            let Some(f) = self.choose_frame(&mut t, &failed) else {
+                if let Some((_, e)) = failed.pop() {
+                    return Err(e); // no other frame to use: report why the dirty one failed
+                }
                 let deadline = *deadline.get_or_insert_with(|| {
                     t.waits += 1;
-                    Instant::now() + self.pin_timeout
+                    Instant::now().checked_add(self.pin_timeout)
                 });
                 if self.wait_for_unpin(&mut t, deadline) {
                     continue;
@@ -234,8 +261,10 @@ impl BufferPool {
                 let written = self.write_back(f, &old);
                 t = self.table.lock();
                 if let Err(e) = written {
+                    // Keep the page (still dirty, still cached) and try another frame.
                     self.unpin_locked(f);
-                    return Err(e);
+                    failed.push((f, e));
+                    continue;
                 }
                 // While the lock was released, someone may have used the frame again, or
                 // begun loading `block` into another frame: then choose again.
@@ -252,17 +281,21 @@ impl BufferPool {
     // ANCHOR_END: pin
 
     /// A frame for a new block: a free one, else the policy's victim (pinned once for us).
-    fn choose_frame(&self, t: &mut Table) -> Option<usize> {
+    /// Frames in `skip` (their write-back just failed) are not chosen.
+    fn choose_frame(&self, t: &mut Table, skip: &[(usize, Error)]) -> Option<usize> {
         let f = match t.free.pop() {
             Some(f) => f,
             None => {
                 let (slots, frames) = (&t.slots, &self.frames);
                 let evictable = |f: usize| {
-                    !slots[f].loading
-                        && slots[f].block.is_some()
+                    slots
+                        .get(f)
+                        .is_some_and(|s| !s.loading && s.block.is_some())
                         && frames[f].pins.load(SeqCst) == 0
+                        && !skip.iter().any(|(g, _)| *g == f)
                 };
-                t.policy.victim(&evictable)?
+                // A policy that names a frame the pool does not have is ignored, not trusted.
+                t.policy.victim(&evictable).filter(|&f| evictable(f))?
             }
         };
         self.frames[f].pins.store(1, SeqCst);
@@ -270,19 +303,22 @@ impl BufferPool {
     }
 
     /// Waits until a frame may have been unpinned (true) or the deadline passed (false).
-    fn wait_for_unpin(&self, t: &mut MutexGuard<'_, Table>, deadline: Instant) -> bool {
+    /// `deadline: None` (a timeout too large to represent) waits without one.
+    fn wait_for_unpin(&self, t: &mut MutexGuard<'_, Table>, deadline: Option<Instant>) -> bool {
         // Announce the wait *before* looking once more: an unpin that happens after the
         // look then sees `waiting > 0` and wakes us, so no wake-up can fall between the two.
         self.waiting.fetch_add(1, SeqCst);
-        let frame_free = t.free.len()
-            + self
-                .frames
-                .iter()
-                .filter(|f| f.pins.load(SeqCst) == 0)
-                .count();
-        let woken = frame_free > 0 || !self.unpinned.wait_until(t, deadline).timed_out();
+        let frame_free = !t.free.is_empty() || self.frames.iter().any(|f| f.pins.load(SeqCst) == 0);
+        if !frame_free {
+            match deadline {
+                Some(deadline) => {
+                    self.unpinned.wait_until(t, deadline);
+                }
+                None => self.unpinned.wait(t),
+            }
+        }
         self.waiting.fetch_sub(1, SeqCst);
-        woken || Instant::now() < deadline
+        deadline.is_none_or(|d| Instant::now() < d)
     }
 
     /// Maps `block` to frame `f` and reads it, with the table lock released during the read.
@@ -353,6 +389,9 @@ impl BufferPool {
             self.log.flush(Lsn(lsn))?; // the WAL rule
         }
         self.fm.write(block, &mut copy)?;
+        if !self.unsynced.lock().contains(block.file()) {
+            self.unsynced.lock().insert(block.file().to_owned());
+        }
         let _still = frame.page.read(); // no writer may bump the version while we decide
         if frame.version.load(SeqCst) == version {
             frame.dirty.store(false, SeqCst);
@@ -379,15 +418,20 @@ impl BufferPool {
         }
     }
 
-    /// Writes every dirty page to disk and syncs the files written; returns how many pages.
+    /// Writes every dirty page to disk and syncs every file the pool has written to since the
+    /// last flush (evictions write without syncing); returns how many pages it wrote.
     ///
-    /// Do not call it while holding a write latch ([`PageWrite`]): the write-back of that
-    /// page needs a read latch, and latches are not re-entrant.
+    /// Do not call it while holding a latch on a page of this pool: the write-back of that
+    /// page needs a read latch, latches are not re-entrant, and a waiting writer blocks new
+    /// readers.
     pub fn flush_all(&self) -> Result<usize> {
         self.flush_where(|_| true)
     }
 
-    /// Writes the pages last changed by transaction `txn` and syncs their files.
+    /// Writes the pages whose *latest* change was made by transaction `txn`, and syncs.
+    ///
+    /// A page changed by `txn` and then by another transaction is not written: the frame
+    /// remembers only its last writer (exercise 4.2 tracks them all).
     pub fn flush_for(&self, txn: u64) -> Result<usize> {
         self.flush_where(|frame| frame.txn.load(SeqCst) == txn)
     }
@@ -400,21 +444,24 @@ impl BufferPool {
                 .filter_map(|f| t.slots[f].block.clone())
                 .collect()
         };
-        let mut files = BTreeSet::new();
         let mut written = 0;
         for block in &dirty {
             // Pin it if it is still cached, so it cannot be evicted while being written.
             let Some(guard) = self.pin_cached(block) else {
-                continue; // evicted meanwhile: eviction wrote it back
+                continue; // evicted meanwhile: the eviction wrote it (synced just below)
             };
             if self.frames[guard.frame].dirty.load(SeqCst) {
                 self.write_back(guard.frame, block)?;
-                files.insert(block.file().to_owned());
                 written += 1;
             }
         }
-        for file in &files {
-            self.fm.sync(file)?;
+        // Sync every file with write-backs not yet synced: ours, and earlier evictions'.
+        let files = std::mem::take(&mut *self.unsynced.lock());
+        for (i, file) in files.iter().enumerate() {
+            if let Err(e) = self.fm.sync(file) {
+                self.unsynced.lock().extend(files.iter().skip(i).cloned());
+                return Err(e.into());
+            }
         }
         Ok(written)
     }

@@ -252,3 +252,116 @@ fn a_page_is_not_written_when_the_log_cannot_be_flushed() {
         "the page never reached the disk"
     );
 }
+
+#[test]
+fn flush_all_makes_earlier_evictions_durable_too() {
+    let storage = MemStorage::new();
+    let pool = pool(&storage, 1, 4, PolicyKind::Clock);
+    pool.pin(&b(0)).unwrap().write().set_u64(0, 42).unwrap();
+    drop(pool.pin(&b(1)).unwrap()); // evicts t:0: written, not synced
+    assert_eq!(
+        pool.flush_all().unwrap(),
+        0,
+        "nothing dirty is left in the pool"
+    );
+    drop(pool);
+    storage.crash(kv_file::Crash::power_loss());
+    let fm = kv_file::FileManager::open_with(storage, kv_file::FileOptions::default()).unwrap();
+    let mut page = fm.new_page();
+    fm.read(&b(0), &mut page).unwrap();
+    assert_eq!(
+        page.get_u64(0).unwrap(),
+        42,
+        "the evicted page survived the power loss"
+    );
+}
+
+#[test]
+fn a_dirty_page_that_cannot_be_written_does_not_block_other_frames() {
+    let storage = MemStorage::new();
+    let pool = pool(&storage, 2, 8, PolicyKind::Lru);
+    pool.pin(&b(0)).unwrap().write().set_u64(0, 1).unwrap(); // dirty, least recently used
+    drop(pool.pin(&b(1)).unwrap()); // clean
+    storage.fail_from(FaultOp::Write, storage.stats().writes);
+    for n in 2..6 {
+        let g = pool.pin(&b(n)).expect("the clean frame is used instead");
+        assert_eq!(g.read().get_u64(0).unwrap(), 0);
+    }
+    storage.clear_faults();
+    assert_eq!(
+        pool.pin(&b(0)).unwrap().read().get_u64(0).unwrap(),
+        1,
+        "still cached"
+    );
+}
+
+#[test]
+fn a_missing_block_evicts_nothing() {
+    let storage = MemStorage::new();
+    let pool = pool(&storage, 1, 4, PolicyKind::Clock);
+    pool.pin(&b(0)).unwrap().write().set_u64(0, 1).unwrap();
+    assert!(matches!(
+        pool.pin(&b(99)),
+        Err(Error::File(kv_file::Error::BlockOutOfRange { .. }))
+    ));
+    assert!(matches!(
+        pool.pin(&BlockId::new("../evil", 0)),
+        Err(Error::File(kv_file::Error::InvalidFileName { .. }))
+    ));
+    let stats = pool.stats();
+    assert_eq!((stats.evictions, stats.write_backs), (0, 0));
+}
+
+#[test]
+fn an_unbounded_timeout_waits_without_overflowing() {
+    let storage = MemStorage::new();
+    let options = BufferOptions {
+        frames: 1,
+        policy: PolicyKind::Clock,
+        pin_timeout: Duration::MAX,
+    };
+    let pool = Arc::new(pool_with(&storage, 4, options));
+    let held = pool.pin(&b(0)).unwrap();
+    let (about_to_pin, ready) = mpsc::channel();
+    let waiter = {
+        let pool = Arc::clone(&pool);
+        std::thread::spawn(move || {
+            about_to_pin.send(()).unwrap();
+            pool.pin(&b(1)).map(|_| ())
+        })
+    };
+    ready.recv().unwrap();
+    drop(held);
+    waiter.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_policy_that_names_a_frame_the_pool_lacks_is_not_trusted() {
+    #[derive(Debug)]
+    struct OutOfRange;
+    impl kv_buffer::ReplacementPolicy for OutOfRange {
+        fn name(&self) -> &'static str {
+            "out of range"
+        }
+        fn on_load(&mut self, _: usize) {}
+        fn on_access(&mut self, _: usize) {}
+        fn victim(&mut self, _: &dyn Fn(usize) -> bool) -> Option<usize> {
+            Some(99)
+        }
+    }
+    let storage = MemStorage::new();
+    let fm = Arc::new(
+        kv_file::FileManager::open_with(storage, kv_file::FileOptions::default()).unwrap(),
+    );
+    fm.truncate("t", 4).unwrap();
+    let log = Arc::new(kv_log::LogManager::open(Arc::clone(&fm), "wal").unwrap());
+    let options = BufferOptions {
+        frames: 1,
+        policy: PolicyKind::Clock,
+        pin_timeout: Duration::from_millis(10),
+    };
+    let pool = kv_buffer::BufferPool::with_policy(fm, log, options, |_| Box::new(OutOfRange));
+    drop(pool.pin(&b(0)).unwrap());
+    let err = pool.pin(&b(1)).unwrap_err();
+    assert!(matches!(err, Error::BufferExhausted { .. }), "{err}");
+}

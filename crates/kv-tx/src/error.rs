@@ -1,0 +1,61 @@
+//! The one error type of the transaction layer.
+
+use kv_file::BlockId;
+use kv_log::Lsn;
+
+/// What went wrong in a transaction or in recovery.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file layer failed; it says which file or block.
+    #[error(transparent)]
+    File(#[from] kv_file::Error),
+
+    /// The log failed; after a failed fsync it stays poisoned until the database is reopened.
+    #[error(transparent)]
+    Log(#[from] kv_log::Error),
+
+    /// The buffer pool failed (exhausted, or a read or write-back error).
+    #[error(transparent)]
+    Buffer(#[from] kv_buffer::Error),
+
+    /// A log record did not decode: the log holds something this code did not write.
+    #[error("bad log record at {lsn}: {reason}")]
+    BadRecord {
+        /// Where the record is.
+        lsn: Lsn,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A write that would touch the page LSN (the first 8 bytes) or run past the page.
+    #[error("write of {len} bytes at offset {offset} of {block} is outside the usable bytes {min}..{max}")]
+    BadOffset {
+        /// The page.
+        block: BlockId,
+        /// Where the write starts.
+        offset: usize,
+        /// How long it is.
+        len: usize,
+        /// The first usable offset.
+        min: usize,
+        /// The end of the usable bytes.
+        max: usize,
+    },
+
+    /// The transaction already committed or rolled back.
+    #[error("transaction {txn} has already ended")]
+    Ended {
+        /// The transaction.
+        txn: u64,
+    },
+
+    /// A page is damaged and the log holds no full image of it to repair it from.
+    #[error("block {block} is damaged and the log has no image of it to repair it")]
+    Unrepairable {
+        /// The page.
+        block: BlockId,
+    },
+}
+
+/// The result type of the transaction layer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,83 @@
+//! # kv-tx: transactions and crash recovery
+//!
+//! Chapter 5 of the book (chapter 6 adds locking and snapshots to the same crate). A
+//! [`Transaction`] reads and writes typed values at (block, offset) through the buffer pool;
+//! every write is logged with its before- and after-images *before* it is made. Commit makes
+//! the commit record durable; rollback undoes the changes from the log. Opening a
+//! [`TxManager`] runs **restart recovery**: redo history from the last checkpoint, then undo
+//! every transaction that had not ended.
+//!
+//! ```
+//! use kv_file::{BlockId, MemStorage};
+//! use kv_tx::{TxManager, TxOptions};
+//!
+//! # fn main() -> kv_tx::Result<()> {
+//! let storage = MemStorage::new();
+//! let db = TxManager::open_with(storage.clone(), TxOptions::default())?;
+//! let mut tx = db.begin()?;
+//! let block = tx.append("accounts")?;
+//! tx.set_u64(&block, 8, 100)?;
+//! tx.commit()?; // durable: the commit record is synced
+//!
+//! let mut tx = db.begin()?;
+//! tx.set_u64(&block, 8, 0)?;
+//! tx.rollback()?; // undone from the log
+//! let mut tx = db.begin()?;
+//! assert_eq!(tx.get_u64(&block, 8)?, 100);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Invariants
+//!
+//! - **WAL**: a change is logged before it is applied, under the page's write latch, and the
+//!   page records the change's LSN in its first 8 bytes (the *page LSN*); the buffer pool
+//!   writes a page only after the log is durable up to that LSN.
+//! - **Commit** = the commit record is durable (with `Durability::Sync`).
+//! - **Steal / no-force**: uncommitted changes may reach the disk (undo repairs them); commit
+//!   writes no pages (redo repairs them).
+//! - **Repeating history**: recovery redoes every change from the redo point whose page LSN
+//!   is lower, including changes of losers and compensations, then undoes the losers.
+//! - **Compensation**: every undone change is logged with where undo continues, so recovery
+//!   and rollback are idempotent, however often they are interrupted.
+//! - **Torn pages are repairable**: the first change of a page after a checkpoint begins is
+//!   preceded by a full image of the page in the log (PostgreSQL's full-page writes), so a
+//!   page torn by a crash is rebuilt from that image during redo.
+//! - **Checkpoints do not stop the world** and bound recovery and the log.
+//!
+//! ## Design choices, and the alternatives rejected
+//!
+//! - **ARIES-style redo/undo with physical byte images**, not logical operations: the log
+//!   records bytes at (block, offset), so redo and undo need no knowledge of what the bytes
+//!   mean. The cost is that undo is only correct under strict locking (chapter 6).
+//! - **Undo follows a per-transaction chain** of `prev` LSNs rather than scanning the log
+//!   backward: rollback costs the transaction's own records, not the log's length.
+//! - **Full page images after each checkpoint** rather than a doublewrite buffer (InnoDB) or
+//!   assuming sector-atomic pages: one extra log record per page per checkpoint interval.
+//! - **A flushing checkpoint** (write every dirty page, then log where redo starts) rather
+//!   than ARIES's dirty-page table: simpler recovery, and transactions keep running while
+//!   it writes; the price is the I/O of writing every dirty page at each checkpoint.
+//!
+//! ## CAVEATS
+//!
+//! - Until chapter 6 adds locks, concurrent transactions must not change the same bytes:
+//!   physical undo of a byte range is only correct while no other transaction can change
+//!   that range before this one ends. (This is the rule chapter 6 must respect.)
+//! - Rollback reads the log, which flushes it first (kv-log's iterators do): a rollback
+//!   costs an fsync if anything was appended since the last one.
+//! - Appending a block is not logged; a crash can leave an appended, never-written block at
+//!   the end of a file (it reads as a fresh page).
+//! - Beginning a transaction appends its start record under a short mutex that a checkpoint
+//!   also takes; with a full log buffer that append flushes (I/O) under it.
+
+mod error;
+mod manager;
+mod record;
+mod recovery;
+mod transaction;
+
+pub use error::{Error, Result};
+pub use manager::{Durability, TxManager, TxOptions, TxStats, LOG_NAME, PAGE_LSN_SIZE};
+pub use record::{LogRecord, TxnId};
+pub use recovery::RecoveryReport;
+pub use transaction::Transaction;

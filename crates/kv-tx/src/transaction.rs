@@ -1,0 +1,262 @@
+//! `Transaction`: logged reads and writes of typed values at (block, offset).
+
+use std::collections::HashMap;
+
+use byteorder::{ByteOrder, LittleEndian};
+use kv_buffer::PageGuard;
+use kv_file::BlockId;
+use kv_log::Lsn;
+
+use crate::manager::{Durability, TxManager, PAGE_LSN_SIZE};
+use crate::record::{LogRecord, TxnId};
+use crate::recovery::undo;
+use crate::{Error, Result};
+
+/// A read-write transaction. Every change is logged before it is made; `commit` makes it
+/// durable, `rollback` (or dropping the transaction unfinished) undoes it.
+///
+/// CAVEAT until chapter 6: nothing stops two transactions from changing the same bytes.
+/// Physical undo restores a byte range's old contents, which is only correct if no other
+/// transaction changed that range before this one ends — the rule locking will enforce.
+pub struct Transaction<'a> {
+    /// The manager: log, pool, checkpoints.
+    mgr: &'a TxManager,
+    /// This transaction's number.
+    id: TxnId,
+    /// Its latest log record, which the next one links back to.
+    last: Lsn,
+    /// Pages pinned by this transaction, unpinned when it ends.
+    pins: HashMap<BlockId, PageGuard<'a>>,
+    /// Set once committed or rolled back.
+    ended: bool,
+}
+
+impl<'a> Transaction<'a> {
+    pub(crate) fn new(mgr: &'a TxManager, id: TxnId, first: Lsn) -> Self {
+        Self {
+            mgr,
+            id,
+            last: first,
+            pins: HashMap::new(),
+            ended: false,
+        }
+    }
+
+    /// This transaction's number.
+    pub fn id(&self) -> TxnId {
+        self.id
+    }
+
+    /// Keeps `block` in the buffer pool until [`unpin`](Self::unpin) or the end of the
+    /// transaction. Reads and writes pin a block for their own duration when it is not
+    /// pinned; pinning first saves those lookups for a page used many times.
+    pub fn pin(&mut self, block: &BlockId) -> Result<()> {
+        self.check_active()?;
+        if !self.pins.contains_key(block) {
+            let guard = self.mgr.pool.pin(block)?;
+            self.pins.insert(block.clone(), guard);
+        }
+        Ok(())
+    }
+
+    /// Lets `block` leave the buffer pool (it stays locked, once chapter 6 adds locks).
+    pub fn unpin(&mut self, block: &BlockId) {
+        self.pins.remove(block);
+    }
+
+    /// The pinned page: this transaction's pin if it has one, else a pin for the call.
+    fn guard(&self, block: &BlockId) -> Result<Held<'_, 'a>> {
+        self.check_active()?;
+        Ok(match self.pins.get(block) {
+            Some(guard) => Held::Pinned(guard),
+            None => Held::ForCall(self.mgr.pool.pin(block)?),
+        })
+    }
+
+    fn check_active(&self) -> Result<()> {
+        if self.ended {
+            Err(Error::Ended { txn: self.id })
+        } else {
+            Ok(())
+        }
+    }
+
+    // ANCHOR: read_write
+    /// `len` bytes at `offset` of `block`.
+    pub fn read_bytes(&mut self, block: &BlockId, offset: usize, len: usize) -> Result<Vec<u8>> {
+        let guard = self.guard(block)?;
+        let page = guard.read();
+        let end = offset
+            .checked_add(len)
+            .filter(|&e| e <= page.payload().len());
+        match end {
+            Some(end) if offset >= PAGE_LSN_SIZE => Ok(page.payload()[offset..end].to_vec()),
+            _ => Err(Error::BadOffset {
+                block: block.clone(),
+                offset,
+                len,
+                min: PAGE_LSN_SIZE,
+                max: page.payload().len(),
+            }),
+        }
+    }
+
+    /// Writes `bytes` at `offset` of `block`, logging before- and after-images first.
+    pub fn write_bytes(&mut self, block: &BlockId, offset: usize, bytes: &[u8]) -> Result<()> {
+        let (mgr, id, prev) = (self.mgr, self.id, self.last);
+        let guard = self.guard(block)?;
+        let lsn = mgr.change_page(&guard, block, offset, bytes, id, |before| {
+            LogRecord::Update {
+                txn: id,
+                prev,
+                block: block.clone(),
+                offset: offset as u32,
+                before,
+                after: bytes.to_vec(),
+            }
+        })?;
+        self.last = lsn;
+        Ok(())
+    }
+    // ANCHOR_END: read_write
+
+    /// The `u64` at `offset` of `block`.
+    pub fn get_u64(&mut self, block: &BlockId, offset: usize) -> Result<u64> {
+        Ok(LittleEndian::read_u64(&self.read_bytes(block, offset, 8)?))
+    }
+
+    /// Sets the `u64` at `offset` of `block`.
+    pub fn set_u64(&mut self, block: &BlockId, offset: usize, value: u64) -> Result<()> {
+        self.write_bytes(block, offset, &value.to_le_bytes())
+    }
+
+    /// The `i32` at `offset` of `block`.
+    pub fn get_i32(&mut self, block: &BlockId, offset: usize) -> Result<i32> {
+        Ok(LittleEndian::read_i32(&self.read_bytes(block, offset, 4)?))
+    }
+
+    /// Sets the `i32` at `offset` of `block`.
+    pub fn set_i32(&mut self, block: &BlockId, offset: usize, value: i32) -> Result<()> {
+        self.write_bytes(block, offset, &value.to_le_bytes())
+    }
+
+    /// The length-prefixed string at `offset` of `block` (the layout `Page::set_string` uses).
+    pub fn get_string(&mut self, block: &BlockId, offset: usize) -> Result<String> {
+        let len = LittleEndian::read_u32(&self.read_bytes(block, offset, 4)?) as usize;
+        let bytes = self.read_bytes(block, offset + 4, len)?;
+        String::from_utf8(bytes).map_err(|_| kv_file::Error::InvalidUtf8 { offset }.into())
+    }
+
+    /// Sets a length-prefixed string at `offset` of `block`.
+    pub fn set_string(&mut self, block: &BlockId, offset: usize, value: &str) -> Result<()> {
+        let mut bytes = (value.len() as u32).to_le_bytes().to_vec();
+        bytes.extend_from_slice(value.as_bytes());
+        self.write_bytes(block, offset, &bytes)
+    }
+
+    /// The page LSN of `block`: the LSN of the last change applied to it.
+    pub fn page_lsn(&mut self, block: &BlockId) -> Result<Lsn> {
+        let guard = self.guard(block)?;
+        let lsn = guard.read().get_u64(0)?;
+        Ok(Lsn(lsn))
+    }
+
+    /// Adds a fresh block to `file` and returns it. (Not logged: recovery recreates a block
+    /// that a later change needs if a crash lost the append.)
+    pub fn append(&mut self, file: &str) -> Result<BlockId> {
+        self.check_active()?;
+        Ok(self.mgr.fm.append(file)?)
+    }
+
+    /// The number of blocks in `file`.
+    pub fn size(&self, file: &str) -> Result<u64> {
+        self.check_active()?;
+        Ok(self.mgr.fm.length(file)?)
+    }
+
+    /// Usable bytes per page for callers: the block's payload less the page LSN.
+    pub fn page_capacity(&self) -> usize {
+        self.mgr.fm.new_page().capacity()
+    }
+
+    // ANCHOR: commit
+    /// Commits: logs the commit record and, with `Durability::Sync`, returns only once it is
+    /// durable. Pages are not written (no-force): the log is enough to redo them.
+    ///
+    /// If the log cannot be made durable, the error is returned and the transaction counts
+    /// as failed: it may or may not survive a crash, and the log refuses further work until
+    /// the database is reopened, when recovery decides from what is really on disk.
+    pub fn commit(mut self) -> Result<()> {
+        self.check_active()?;
+        self.ended = true;
+        self.pins.clear();
+        let lsn = self.mgr.log.append(
+            &LogRecord::Commit {
+                txn: self.id,
+                prev: self.last,
+            }
+            .encode(),
+        );
+        self.mgr.active.lock().remove(&self.id);
+        let lsn = lsn?;
+        if self.mgr.options.durability == Durability::Sync {
+            self.mgr.log.flush(lsn)?;
+        }
+        self.mgr.count_commit();
+        self.mgr.maybe_checkpoint()
+    }
+    // ANCHOR_END: commit
+
+    /// Rolls back: undoes every change, newest first, logging a compensation record for each
+    /// so that a crash in the middle never undoes twice.
+    pub fn rollback(mut self) -> Result<()> {
+        self.check_active()?;
+        self.finish_rollback()
+    }
+
+    fn finish_rollback(&mut self) -> Result<()> {
+        self.ended = true;
+        self.pins.clear();
+        let result = undo(self.mgr, self.id, self.last);
+        self.mgr.active.lock().remove(&self.id);
+        self.mgr.count_rollback();
+        result
+    }
+}
+
+/// A page pinned either by the transaction or just for one call.
+enum Held<'g, 'a> {
+    Pinned(&'g PageGuard<'a>),
+    ForCall(PageGuard<'a>),
+}
+
+impl<'a> std::ops::Deref for Held<'_, 'a> {
+    type Target = PageGuard<'a>;
+    fn deref(&self) -> &PageGuard<'a> {
+        match self {
+            Held::Pinned(g) => g,
+            Held::ForCall(g) => g,
+        }
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            // Nothing to report to: a failure here (a poisoned log) is found again by
+            // recovery, which undoes this transaction on the next open.
+            let _ = self.finish_rollback();
+        }
+    }
+}
+
+impl std::fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("id", &self.id)
+            .field("last", &self.last)
+            .field("pinned", &self.pins.len())
+            .field("ended", &self.ended)
+            .finish()
+    }
+}

@@ -187,8 +187,8 @@ impl TxManager {
 
     /// Checkpoints if the log has grown past the interval since the last one.
     pub(crate) fn maybe_checkpoint(&self) -> Result<()> {
-        let grown =
-            self.log.end_lsn().0 - self.last_checkpoint.load(SeqCst).min(self.log.end_lsn().0);
+        let end = self.log.end_lsn().0;
+        let grown = end.saturating_sub(self.last_checkpoint.load(SeqCst));
         if grown >= self.options.checkpoint_bytes {
             self.checkpoint()?;
         }

@@ -92,6 +92,7 @@ mod checksum;
 mod error;
 mod file_manager;
 mod header;
+mod hexdump;
 mod page;
 mod storage;
 
@@ -100,6 +101,7 @@ pub use checksum::{PAGE_MAGIC, TRAILER_SIZE};
 pub use error::{Error, Result};
 pub use file_manager::{validate_name, FileManager, FileOptions, FileStats};
 pub use header::{FORMAT_VERSION, HEADER_FILE, HEADER_MAGIC, HEADER_SIZE};
+pub use hexdump::hexdump;
 pub use page::{
     validate_block_size, Page, DEFAULT_BLOCK_SIZE, LEN_PREFIX, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE,
 };

@@ -3,43 +3,7 @@
 //!
 //! Run with `cargo test -p kv-file --test layout`; review changes with `cargo insta review`.
 
-use kv_file::{BlockId, FileManager, FileOptions, MemStorage, HEADER_FILE};
-
-/// A `hexdump -C`-style dump; runs of identical lines collapse to `*`.
-fn hexdump(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    let mut previous: Option<&[u8]> = None;
-    let mut starred = false;
-    for (i, line) in bytes.chunks(16).enumerate() {
-        if previous == Some(line) {
-            if !starred {
-                out.push_str("*\n");
-                starred = true;
-            }
-            continue;
-        }
-        starred = false;
-        previous = Some(line);
-        let hex: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
-        let text: String = line
-            .iter()
-            .map(|&b| {
-                if b.is_ascii_graphic() || b == b' ' {
-                    b as char
-                } else {
-                    '.'
-                }
-            })
-            .collect();
-        out.push_str(&format!(
-            "{:08x}  {:<47}  |{text}|\n",
-            i * 16,
-            hex.join(" ")
-        ));
-    }
-    out.push_str(&format!("{:08x}\n", bytes.len()));
-    out
-}
+use kv_file::{hexdump, BlockId, FileManager, FileOptions, MemStorage, HEADER_FILE};
 
 #[test]
 fn page_layout_on_disk() {

@@ -5,25 +5,15 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Condvar, Mutex};
 
 use common::{all, record, SMALL};
-use kv_file::{FileManager, FileOptions, MemStorage, Storage, StorageFile, StorageLock};
+use kv_file::{FileManager, FileOptions, MemStorage};
 use kv_log::{LogManager, LogOptions, Lsn};
 
-/// A storage whose `sync` does not return until a given number of records were appended.
-///
-/// It makes the timing of group commit deterministic: the first flush of a round holds its
-/// fsync until every thread of the round has appended, as a slow disk would, so the next
-/// leader finds all of them waiting in one batch.
-#[derive(Debug, Clone)]
-struct GatedStorage {
-    inner: MemStorage,
-    gate: Arc<Gate>,
-}
-
+/// Holds each fsync until a given number of records were appended: as a slow disk would,
+/// so the next leader finds all of a round's threads waiting, deterministically.
 #[derive(Debug, Default)]
 struct Gate {
     appended: Mutex<u64>,
@@ -46,74 +36,23 @@ impl Gate {
     }
 }
 
-#[derive(Debug)]
-struct GatedFile {
-    inner: Arc<dyn StorageFile>,
-    gate: Arc<Gate>,
-}
-
-impl Storage for GatedStorage {
-    fn open_file(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(Arc::new(GatedFile {
-            inner: self.inner.open_file(name)?,
-            gate: Arc::clone(&self.gate),
-        }))
-    }
-    fn exists(&self, name: &str) -> io::Result<bool> {
-        self.inner.exists(name)
-    }
-    fn remove_file(&self, name: &str) -> io::Result<()> {
-        self.inner.remove_file(name)
-    }
-    fn list(&self) -> io::Result<Vec<String>> {
-        self.inner.list()
-    }
-    fn lock(&self) -> io::Result<Box<dyn StorageLock>> {
-        self.inner.lock()
-    }
-    fn describe(&self, name: &str) -> String {
-        self.inner.describe(name)
-    }
-}
-
-impl StorageFile for GatedFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.inner.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.inner.write_at(buf, offset)
-    }
-    fn size(&self) -> io::Result<u64> {
-        self.inner.size()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn sync(&self) -> io::Result<()> {
-        self.gate.wait();
-        self.inner.sync()
-    }
-}
-
 #[test]
 fn one_fsync_serves_many_flushes() {
     const THREADS: u64 = 16;
     const ROUNDS: u64 = 25;
-    let storage = GatedStorage {
+    let gate = Arc::new(Gate::default());
+    let hook_gate = Arc::clone(&gate);
+    let storage = common::HookedStorage {
         inner: MemStorage::new(),
-        gate: Arc::default(),
+        before_sync: Arc::new(move || hook_gate.wait()),
     };
-    let fm = FileManager::open_with(storage.clone(), FileOptions::default()).unwrap();
+    let fm = FileManager::open_with(storage, FileOptions::default()).unwrap();
     let log = Arc::new(LogManager::open(Arc::new(fm), "wal").unwrap());
     let before = log.stats();
     let barrier = Arc::new(Barrier::new(THREADS as usize));
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
-            let (log, gate, barrier) = (
-                Arc::clone(&log),
-                Arc::clone(&storage.gate),
-                Arc::clone(&barrier),
-            );
+            let (log, gate, barrier) = (Arc::clone(&log), Arc::clone(&gate), Arc::clone(&barrier));
             std::thread::spawn(move || {
                 for round in 0..ROUNDS {
                     if t == 0 {

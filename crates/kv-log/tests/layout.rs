@@ -3,33 +3,8 @@
 
 mod common;
 
-use kv_file::MemStorage;
+use kv_file::{hexdump, MemStorage};
 use kv_log::LogOptions;
-
-/// A `hexdump -C`-style dump.
-fn hexdump(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for (i, line) in bytes.chunks(16).enumerate() {
-        let hex: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
-        let text: String = line
-            .iter()
-            .map(|&b| {
-                if b.is_ascii_graphic() || b == b' ' {
-                    b as char
-                } else {
-                    '.'
-                }
-            })
-            .collect();
-        out.push_str(&format!(
-            "{:08x}  {:<47}  |{text}|\n",
-            i * 16,
-            hex.join(" ")
-        ));
-    }
-    out.push_str(&format!("{:08x}\n", bytes.len()));
-    out
-}
 
 #[test]
 fn segment_and_record_layout() {

@@ -2,89 +2,42 @@
 
 mod common;
 
-use std::io;
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 use common::{all, open};
-use kv_file::{
-    Crash, FaultOp, FileManager, FileOptions, MemStorage, Storage, StorageFile, StorageLock,
-};
+use kv_file::{Crash, FaultOp, FileManager, FileOptions, MemStorage, Storage};
 use kv_log::{Error, LogManager, LogOptions, Lsn};
 
-/// A storage whose syncs block while the gate is closed.
-#[derive(Debug, Clone)]
-struct Gated {
-    inner: MemStorage,
-    gate: Arc<(Mutex<bool>, Condvar)>,
-}
+/// A gate that fsyncs wait at while it is closed.
+#[derive(Default)]
+struct Gate(Mutex<bool>, Condvar);
 
-impl Gated {
+impl Gate {
     fn set_open(&self, open: bool) {
-        *self.gate.0.lock().unwrap() = open;
-        self.gate.1.notify_all();
+        *self.0.lock().unwrap() = open;
+        self.1.notify_all();
     }
-}
 
-#[derive(Debug)]
-struct GatedFile(Arc<dyn StorageFile>, Arc<(Mutex<bool>, Condvar)>);
-
-impl Storage for Gated {
-    fn open_file(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(Arc::new(GatedFile(
-            self.inner.open_file(name)?,
-            Arc::clone(&self.gate),
-        )))
-    }
-    fn exists(&self, name: &str) -> io::Result<bool> {
-        self.inner.exists(name)
-    }
-    fn remove_file(&self, name: &str) -> io::Result<()> {
-        self.inner.remove_file(name)
-    }
-    fn list(&self) -> io::Result<Vec<String>> {
-        self.inner.list()
-    }
-    fn lock(&self) -> io::Result<Box<dyn StorageLock>> {
-        self.inner.lock()
-    }
-    fn describe(&self, name: &str) -> String {
-        self.inner.describe(name)
-    }
-}
-
-impl StorageFile for GatedFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.0.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.0.write_at(buf, offset)
-    }
-    fn size(&self) -> io::Result<u64> {
-        self.0.size()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
-    }
-    fn sync(&self) -> io::Result<()> {
-        let (open, cv) = &*self.1;
-        let mut o = open.lock().unwrap();
-        while !*o {
-            o = cv.wait(o).unwrap();
+    fn wait(&self) {
+        let mut open = self.0.lock().unwrap();
+        while !*open {
+            open = self.1.wait(open).unwrap();
         }
-        drop(o);
-        self.0.sync()
     }
 }
 
 #[test]
 fn flushers_waiting_for_an_empty_next_batch_all_return() {
-    let storage = Gated {
+    let gate = Arc::new(Gate::default());
+    gate.set_open(true);
+    let hook_gate = Arc::clone(&gate);
+    let storage = common::HookedStorage {
         inner: MemStorage::new(),
-        gate: Arc::new((Mutex::new(true), Condvar::new())),
+        before_sync: Arc::new(move || hook_gate.wait()),
     };
-    let fm = FileManager::open_with(storage.clone(), FileOptions::default()).unwrap();
+    let fm = FileManager::open_with(storage, FileOptions::default()).unwrap();
     let log = Arc::new(LogManager::open(Arc::new(fm), "wal").unwrap());
-    storage.set_open(false);
+    gate.set_open(false);
     let lsn = log.append(b"commit").unwrap();
     let leader = {
         let log = Arc::clone(&log);
@@ -103,7 +56,7 @@ fn flushers_waiting_for_an_empty_next_batch_all_return() {
     for _ in 0..3 {
         rx.recv().unwrap();
     }
-    storage.set_open(true);
+    gate.set_open(true);
     leader.join().unwrap().unwrap();
     for f in followers {
         f.join().unwrap().unwrap(); // before the fix, all but one could sleep forever

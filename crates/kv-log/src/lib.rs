@@ -71,8 +71,9 @@
 //!
 //! ## CAVEATS
 //!
-//! - Iterators flush first, so reading the log (e.g. to roll back one transaction) costs an
-//!   fsync if anything was appended since the last flush.
+//! - Iterators flush first, so they cost an fsync if anything was appended since the last
+//!   flush; [`LogManager::read`] flushes only when the record asked for is not durable yet,
+//!   so walking a chain of older records (undo) costs at most one.
 //! - A device that persists the sectors of one large write out of order can leave a valid
 //!   record after an invalid one in the unsynced last write. By default the log then refuses
 //!   to open (`Corrupt`) rather than risk dropping an acknowledged write silently; reopen with

@@ -49,6 +49,21 @@ pub enum Error {
         txn: u64,
     },
 
+    /// A rollback could not finish (its changes may still be in memory): the database must be
+    /// reopened, and recovery will finish the undo.
+    #[error("the database must be reopened to recover: {cause}")]
+    NeedsRecovery {
+        /// Why the rollback failed.
+        cause: String,
+    },
+
+    /// A file name the transaction layer reserves (the log's segments).
+    #[error("{name:?} is reserved for the write-ahead log")]
+    ReservedName {
+        /// The name asked for.
+        name: String,
+    },
+
     /// A page is damaged and the log holds no full image of it to repair it from.
     #[error("block {block} is damaged and the log has no image of it to repair it")]
     Unrepairable {

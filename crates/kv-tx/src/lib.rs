@@ -63,10 +63,16 @@
 //! - Until chapter 6 adds locks, concurrent transactions must not change the same bytes:
 //!   physical undo of a byte range is only correct while no other transaction can change
 //!   that range before this one ends. (This is the rule chapter 6 must respect.)
-//! - Rollback reads the log, which flushes it first (kv-log's iterators do): a rollback
-//!   costs an fsync if anything was appended since the last one.
-//! - Appending a block is not logged; a crash can leave an appended, never-written block at
-//!   the end of a file (it reads as a fresh page).
+//! - Rollback rereads the transaction's records from the log; the newest is usually not
+//!   durable yet, so a rollback costs one fsync (exercise 5.1).
+//! - A rollback that cannot finish (no buffer frame, an I/O error) stops the manager: new
+//!   transactions and checkpoints get `NeedsRecovery` until the database is reopened.
+//! - Recovery holds the log since the last checkpoint in memory; a long-running transaction,
+//!   which keeps the log from being truncated, makes that larger.
+//! - Appending a block is not logged: a crash can leave an appended, never-written block at
+//!   the end of a file (it reads as a fresh page), or lose a committed append that nothing
+//!   was written to before the next checkpoint (which syncs every file). A block that was
+//!   written to is recreated by redo.
 //! - Beginning a transaction appends its start record under a short mutex that a checkpoint
 //!   also takes; with a full log buffer that append flushes (I/O) under it.
 

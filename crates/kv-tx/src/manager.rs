@@ -8,7 +8,7 @@ use std::sync::Arc;
 use kv_buffer::{BufferOptions, BufferPool, PageGuard};
 use kv_file::{BlockId, FileManager, FileOptions, FsStorage, Storage};
 use kv_log::{LogManager, LogOptions, Lsn};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::record::{LogRecord, TxnId};
 use crate::recovery::{self, RecoveryReport};
@@ -25,8 +25,10 @@ pub enum Durability {
     /// After the commit record is durable: a crash cannot lose the transaction.
     #[default]
     Sync,
-    /// Before the fsync: much faster, but a crash (of the machine, not just the process) can
-    /// lose the last transactions that committed. They are lost whole, never half.
+    /// Before the log is written at all: the commit record waits in the log's in-memory
+    /// buffer until something flushes it (a `Sync` commit, a checkpoint, a full buffer, a
+    /// page write-back). Much faster, but any crash — even of the process alone — can lose
+    /// the last transactions that committed. They are lost whole, never half.
     NoSync,
 }
 
@@ -66,6 +68,8 @@ pub struct TxStats {
     pub rollbacks: u64,
     /// Checkpoints taken since open.
     pub checkpoints: u64,
+    /// Automatic checkpoints that failed (the log they would have released is kept).
+    pub checkpoint_failures: u64,
     /// Full page images logged (first change of a page after a checkpoint).
     pub page_images: u64,
 }
@@ -75,6 +79,7 @@ struct Counters {
     commits: AtomicU64,
     rollbacks: AtomicU64,
     checkpoints: AtomicU64,
+    checkpoint_failures: AtomicU64,
     page_images: AtomicU64,
 }
 
@@ -96,8 +101,15 @@ pub struct TxManager {
     /// Where the current checkpoint's redo starts: a page last changed before it gets a full
     /// image logged before its next change.
     pub(crate) horizon: AtomicU64,
+    /// Held shared by every page change across its "page image needed?" decision and its
+    /// log appends, and exclusively by a checkpoint while it fixes the redo point and the new
+    /// horizon: so no change can decide against the old horizon and log after the new point.
+    horizon_gate: RwLock<()>,
     /// One checkpoint at a time.
     checkpointing: Mutex<()>,
+    /// Set when a rollback could not finish: its changes may be in pages in memory, so no
+    /// transaction may start and no checkpoint may run until recovery (a reopen) undoes it.
+    failed: Mutex<Option<String>>,
     /// Log end at the last checkpoint, for automatic checkpoints.
     last_checkpoint: AtomicU64,
     counters: Counters,
@@ -131,7 +143,9 @@ impl TxManager {
             next_txn: AtomicU64::new(1),
             active: Mutex::new(BTreeMap::new()),
             horizon: AtomicU64::new(0),
+            horizon_gate: RwLock::new(()),
             checkpointing: Mutex::new(()),
+            failed: Mutex::new(None),
             last_checkpoint: AtomicU64::new(0),
             counters: Counters::default(),
             recovery: RecoveryReport::default(),
@@ -145,6 +159,7 @@ impl TxManager {
 
     /// Begins a read-write transaction.
     pub fn begin(&self) -> Result<Transaction<'_>> {
+        self.check_usable()?;
         let txn = self.next_txn.fetch_add(1, SeqCst);
         // Appending under the `active` lock: a checkpoint that reads the log's end then sees
         // this transaction, so it never truncates the log past the transaction's first record.
@@ -167,12 +182,16 @@ impl TxManager {
     /// a page that is already dirty when the flush looks — and the flush waits for the latch.
     pub fn checkpoint(&self) -> Result<()> {
         let _one_at_a_time = self.checkpointing.lock();
+        self.check_usable()?;
         let (redo_from, oldest) = {
+            let _no_change_in_between = self.horizon_gate.write();
             let active = self.active.lock();
-            (self.log.end_lsn(), active.values().min().copied())
+            let redo_from = self.log.end_lsn();
+            self.horizon.store(redo_from.0, SeqCst);
+            (redo_from, active.values().min().copied())
         };
-        self.horizon.store(redo_from.0, SeqCst);
         self.pool.flush_all()?;
+        self.fm.sync_all()?; // appended blocks too (appends are not logged)
         let lsn = self
             .log
             .append(&LogRecord::Checkpoint { redo_from }.encode())?;
@@ -185,14 +204,34 @@ impl TxManager {
     }
     // ANCHOR_END: checkpoint
 
-    /// Checkpoints if the log has grown past the interval since the last one.
-    pub(crate) fn maybe_checkpoint(&self) -> Result<()> {
+    /// Checkpoints if the log has grown past the interval since the last one and no other
+    /// checkpoint is running. Best effort: a failed checkpoint keeps the log it would have
+    /// released, so nothing is lost, and the caller's commit has succeeded regardless.
+    pub(crate) fn maybe_checkpoint(&self) {
         let end = self.log.end_lsn().0;
-        let grown = end.saturating_sub(self.last_checkpoint.load(SeqCst));
-        if grown >= self.options.checkpoint_bytes {
-            self.checkpoint()?;
+        let due =
+            end.saturating_sub(self.last_checkpoint.load(SeqCst)) >= self.options.checkpoint_bytes;
+        if !due || self.checkpointing.is_locked() {
+            return;
         }
-        Ok(())
+        if self.checkpoint().is_err() {
+            self.counters.checkpoint_failures.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Refuses new work after a rollback that could not finish.
+    pub(crate) fn check_usable(&self) -> Result<()> {
+        match &*self.failed.lock() {
+            Some(cause) => Err(Error::NeedsRecovery {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks the manager unusable until reopened, after a rollback that could not finish.
+    pub(crate) fn fail(&self, cause: String) {
+        self.failed.lock().get_or_insert(cause);
     }
 
     // ANCHOR: change_page
@@ -212,9 +251,9 @@ impl TxManager {
         txn: TxnId,
         make: impl FnOnce(Vec<u8>) -> LogRecord,
     ) -> Result<Lsn> {
-        let mut page = guard.write();
-        let payload_len = page.payload().len();
-        if offset < PAGE_LSN_SIZE || offset + bytes.len() > payload_len {
+        let payload_len = self.fm.block_size() - kv_file::TRAILER_SIZE;
+        let end = offset.checked_add(bytes.len());
+        if offset < PAGE_LSN_SIZE || end.is_none_or(|end| end > payload_len) {
             return Err(Error::BadOffset {
                 block: block.clone(),
                 offset,
@@ -223,6 +262,8 @@ impl TxManager {
                 max: payload_len,
             });
         }
+        let mut page = guard.write();
+        let _horizon_fixed = self.horizon_gate.read();
         if page.get_u64(0)? < self.horizon.load(SeqCst) {
             let image = page.payload().to_vec();
             let record = LogRecord::PageImage {
@@ -241,8 +282,18 @@ impl TxManager {
     }
     // ANCHOR_END: change_page
 
-    /// Appends a block to `file`; a block past the end of its file (a crash lost the append)
-    /// is recreated the same way during redo.
+    /// Refuses names of files the transaction layer does not own (log segments).
+    pub(crate) fn check_file(&self, file: &str) -> Result<()> {
+        let log_prefix = format!("{LOG_NAME}.");
+        if file.starts_with(&log_prefix) || file == LOG_NAME {
+            return Err(Error::ReservedName {
+                name: file.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Recreates a block that a crash lost the append of, before redo changes it.
     pub(crate) fn ensure_block(&self, block: &BlockId) -> Result<()> {
         if self.fm.length(block.file())? <= block.number() {
             self.fm.truncate(block.file(), block.number() + 1)?;
@@ -265,6 +316,7 @@ impl TxManager {
             commits: c.commits.load(Relaxed),
             rollbacks: c.rollbacks.load(Relaxed),
             checkpoints: c.checkpoints.load(Relaxed),
+            checkpoint_failures: c.checkpoint_failures.load(Relaxed),
             page_images: c.page_images.load(Relaxed),
         }
     }

@@ -164,7 +164,17 @@ fn redo(
 pub(crate) fn undo(mgr: &TxManager, txn: TxnId, mut last: Lsn) -> Result<()> {
     let mut next = last;
     while next != Lsn::ZERO {
-        let record = LogRecord::decode(&mgr.log.read(next)?, next)?;
+        let at = next;
+        let record = LogRecord::decode(&mgr.log.read(at)?, at)?;
+        if record.txn() != txn {
+            return Err(Error::BadRecord {
+                lsn: at,
+                reason: format!(
+                    "record of transaction {} in the chain of {txn}",
+                    record.txn()
+                ),
+            });
+        }
         next = match record {
             LogRecord::Update {
                 prev,
@@ -173,7 +183,6 @@ pub(crate) fn undo(mgr: &TxManager, txn: TxnId, mut last: Lsn) -> Result<()> {
                 before,
                 ..
             } => {
-                mgr.ensure_block(&block)?;
                 let guard = mgr.pool.pin(&block)?;
                 last = mgr.change_page(&guard, &block, offset as usize, &before, txn, |_| {
                     LogRecord::Compensation {

@@ -52,6 +52,7 @@ impl<'a> Transaction<'a> {
     /// pinned; pinning first saves those lookups for a page used many times.
     pub fn pin(&mut self, block: &BlockId) -> Result<()> {
         self.check_active()?;
+        self.mgr.check_file(block.file())?;
         if !self.pins.contains_key(block) {
             let guard = self.mgr.pool.pin(block)?;
             self.pins.insert(block.clone(), guard);
@@ -67,6 +68,7 @@ impl<'a> Transaction<'a> {
     /// The pinned page: this transaction's pin if it has one, else a pin for the call.
     fn guard(&self, block: &BlockId) -> Result<Held<'_, 'a>> {
         self.check_active()?;
+        self.mgr.check_file(block.file())?;
         Ok(match self.pins.get(block) {
             Some(guard) => Held::Pinned(guard),
             None => Held::ForCall(self.mgr.pool.pin(block)?),
@@ -165,12 +167,14 @@ impl<'a> Transaction<'a> {
     /// that a later change needs if a crash lost the append.)
     pub fn append(&mut self, file: &str) -> Result<BlockId> {
         self.check_active()?;
+        self.mgr.check_file(file)?;
         Ok(self.mgr.fm.append(file)?)
     }
 
     /// The number of blocks in `file`.
     pub fn size(&self, file: &str) -> Result<u64> {
         self.check_active()?;
+        self.mgr.check_file(file)?;
         Ok(self.mgr.fm.length(file)?)
     }
 
@@ -203,7 +207,8 @@ impl<'a> Transaction<'a> {
             self.mgr.log.flush(lsn)?;
         }
         self.mgr.count_commit();
-        self.mgr.maybe_checkpoint()
+        self.mgr.maybe_checkpoint();
+        Ok(())
     }
     // ANCHOR_END: commit
 
@@ -218,7 +223,17 @@ impl<'a> Transaction<'a> {
         self.ended = true;
         self.pins.clear();
         let result = undo(self.mgr, self.id, self.last);
-        self.mgr.active.lock().remove(&self.id);
+        match &result {
+            Ok(()) => {
+                self.mgr.active.lock().remove(&self.id);
+            }
+            // The undo stopped half way: its changes may sit in pages in memory, where a new
+            // transaction or a checkpoint would make them permanent. Stay "active" (so the
+            // log keeps this transaction's records) and refuse new work until recovery.
+            Err(e) => self
+                .mgr
+                .fail(format!("rollback of transaction {} failed: {e}", self.id)),
+        }
         self.mgr.count_rollback();
         result
     }

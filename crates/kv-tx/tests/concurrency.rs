@@ -4,7 +4,51 @@
 use std::sync::Barrier;
 
 use kv_file::{BlockId, Crash, MemStorage};
-use kv_tx::{TxManager, TxOptions};
+use std::collections::HashMap;
+
+use kv_log::Lsn;
+use kv_tx::{LogRecord, TxManager, TxOptions};
+
+/// The rule torn-page repair rests on: after each checkpoint's redo point, the first record
+/// that touches a page is a full image of it. (A race between a checkpoint and a change once
+/// broke it; this checks every checkpoint still in the log.)
+fn check_page_image_rule(db: &TxManager) {
+    let records: Vec<(Lsn, LogRecord)> = db
+        .log()
+        .iter_from(db.log().first_lsn())
+        .unwrap()
+        .map(|r| {
+            let (lsn, bytes) = r.unwrap();
+            (lsn, LogRecord::decode(&bytes, lsn).unwrap())
+        })
+        .collect();
+    let redo_points: Vec<Lsn> = records
+        .iter()
+        .filter_map(|(_, r)| match r {
+            LogRecord::Checkpoint { redo_from } => Some(*redo_from),
+            _ => None,
+        })
+        .filter(|r| *r >= db.log().first_lsn())
+        .collect();
+    assert!(!redo_points.is_empty());
+    for redo_from in redo_points {
+        let mut first: HashMap<BlockId, bool> = HashMap::new();
+        for (_, record) in records.iter().filter(|(lsn, _)| *lsn >= redo_from) {
+            let (block, is_image) = match record {
+                LogRecord::Update { block, .. } | LogRecord::Compensation { block, .. } => {
+                    (block, false)
+                }
+                LogRecord::PageImage { block, .. } => (block, true),
+                _ => continue,
+            };
+            let was_image = *first.entry(block.clone()).or_insert(is_image);
+            assert!(
+                was_image,
+                "after {redo_from}, {block} is first changed without an image"
+            );
+        }
+    }
+}
 
 #[test]
 fn threads_commit_and_roll_back_while_checkpoints_run() {
@@ -45,6 +89,7 @@ fn threads_commit_and_roll_back_while_checkpoints_run() {
             }
         });
         assert_eq!(db.active_count(), 0);
+        check_page_image_rule(&db);
         std::mem::forget(db);
         blocks
     };

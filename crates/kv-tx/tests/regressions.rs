@@ -1,0 +1,143 @@
+//! Bugs a reviewer found in the first version of the transaction layer, each pinned by a test.
+
+use std::time::Duration;
+
+use kv_file::{BlockId, Crash, FaultOp, MemStorage};
+use kv_tx::{Durability, Error, TxManager, TxOptions};
+
+fn options() -> TxOptions {
+    let mut o = TxOptions::default();
+    o.file = o.file.block_size(512);
+    o.buffer.frames = 2;
+    o.buffer.pin_timeout = Duration::from_millis(20);
+    o
+}
+
+#[test]
+fn a_rollback_that_cannot_finish_stops_the_database_until_recovery() {
+    let storage = MemStorage::new();
+    let blocks: Vec<BlockId> = {
+        let db = TxManager::open_with(storage.clone(), options()).unwrap();
+        let mut tx = db.begin().unwrap();
+        let blocks: Vec<BlockId> = (0..3).map(|_| tx.append("t").unwrap()).collect();
+        tx.set_u64(&blocks[0], 8, 1).unwrap();
+        tx.commit().unwrap();
+
+        let mut loser = db.begin().unwrap();
+        loser.set_u64(&blocks[0], 8, 666).unwrap();
+        let mut hog = db.begin().unwrap();
+        hog.pin(&blocks[1]).unwrap();
+        hog.pin(&blocks[2]).unwrap(); // every frame pinned; t:0 (dirty, 666) was evicted
+        let err = loser.rollback().unwrap_err();
+        assert!(matches!(err, Error::Buffer(_)), "{err}");
+        let err = db.begin().map(|_| ()).unwrap_err();
+        assert!(matches!(err, Error::NeedsRecovery { .. }), "{err}");
+        assert!(matches!(db.checkpoint(), Err(Error::NeedsRecovery { .. })));
+        drop(hog);
+        blocks
+    };
+    storage.crash(Crash::power_loss());
+    let db = TxManager::open_with(storage, options()).unwrap();
+    assert_eq!(db.begin().unwrap().get_u64(&blocks[0], 8).unwrap(), 1);
+}
+
+#[test]
+fn a_commit_succeeds_even_if_the_checkpoint_after_it_fails() {
+    let storage = MemStorage::new();
+    let mut o = options();
+    o.checkpoint_bytes = 1; // every commit is followed by a checkpoint
+    let db = TxManager::open_with(storage.clone(), o).unwrap();
+    let mut tx = db.begin().unwrap();
+    let block = tx.append("t").unwrap();
+    tx.commit().unwrap();
+    let mut tx = db.begin().unwrap();
+    tx.set_u64(&block, 8, 7).unwrap();
+    // The commit's log sync succeeds; the checkpoint's data-file sync after it fails.
+    storage.fail_at(FaultOp::Sync, storage.stats().syncs + 1);
+    tx.commit().expect("the commit is durable: report success");
+    assert_eq!(db.stats().checkpoint_failures, 1);
+    std::mem::forget(db);
+    storage.crash(Crash::power_loss());
+    let db = TxManager::open_with(storage, o).unwrap();
+    assert_eq!(db.begin().unwrap().get_u64(&block, 8).unwrap(), 7);
+}
+
+#[test]
+fn nosync_commits_are_lost_whole_or_kept_whole_whatever_the_crash() {
+    for crash in [Crash::process_kill(), Crash::power_loss()] {
+        let storage = MemStorage::new();
+        let mut o = options();
+        o.durability = Durability::NoSync;
+        let db = TxManager::open_with(storage.clone(), o).unwrap();
+        let mut tx = db.begin().unwrap();
+        let block = tx.append("t").unwrap();
+        tx.commit().unwrap();
+        db.checkpoint().unwrap();
+        let mut tx = db.begin().unwrap();
+        tx.set_u64(&block, 8, 2).unwrap();
+        tx.set_u64(&block, 16, 2).unwrap();
+        tx.commit().unwrap();
+        std::mem::forget(db);
+        storage.crash(crash);
+        let db = TxManager::open_with(storage, o).unwrap();
+        let mut tx = db.begin().unwrap();
+        let both = (
+            tx.get_u64(&block, 8).unwrap(),
+            tx.get_u64(&block, 16).unwrap(),
+        );
+        assert!(both == (0, 0) || both == (2, 2), "{crash:?}: {both:?}");
+    }
+}
+
+#[test]
+fn log_segment_names_are_reserved() {
+    let db = TxManager::open_with(MemStorage::new(), options()).unwrap();
+    let mut tx = db.begin().unwrap();
+    for name in ["wal", "wal.00000000000000000000", "wal.x"] {
+        assert!(
+            matches!(tx.append(name), Err(Error::ReservedName { .. })),
+            "{name}"
+        );
+        let block = BlockId::new(name, 0);
+        assert!(matches!(
+            tx.get_u64(&block, 8),
+            Err(Error::ReservedName { .. })
+        ));
+    }
+    tx.append("walrus")
+        .expect("only the log's own names are reserved");
+}
+
+#[test]
+fn an_enormous_offset_is_an_error_not_an_overflow() {
+    let db = TxManager::open_with(MemStorage::new(), options()).unwrap();
+    let mut tx = db.begin().unwrap();
+    let block = tx.append("t").unwrap();
+    assert!(matches!(
+        tx.set_u64(&block, usize::MAX - 3, 1),
+        Err(Error::BadOffset { .. })
+    ));
+    assert!(matches!(
+        tx.read_bytes(&block, usize::MAX - 3, 8),
+        Err(Error::BadOffset { .. })
+    ));
+}
+
+#[test]
+fn a_rollback_costs_at_most_one_fsync() {
+    let mut o = options();
+    o.durability = Durability::NoSync;
+    let db = TxManager::open_with(MemStorage::new(), o).unwrap();
+    let mut tx = db.begin().unwrap();
+    let block = tx.append("t").unwrap();
+    tx.commit().unwrap();
+    let mut tx = db.begin().unwrap();
+    for i in 0..20 {
+        tx.set_u64(&block, 8 + i * 8, i as u64 + 1).unwrap();
+    }
+    let fsyncs = db.log().stats().fsyncs;
+    tx.rollback().unwrap();
+    assert!(db.log().stats().fsyncs <= fsyncs + 1);
+    let mut tx = db.begin().unwrap();
+    assert!((0..20).all(|i| tx.get_u64(&block, 8 + i * 8).unwrap() == 0));
+}

@@ -49,6 +49,25 @@ pub enum Error {
         txn: u64,
     },
 
+    /// Waiting for a lock would have closed a cycle of waiting transactions; this one was
+    /// chosen as the victim. Roll it back and retry.
+    #[error("transaction {txn} was chosen as a deadlock victim waiting for {block}")]
+    Deadlock {
+        /// The victim.
+        txn: u64,
+        /// The page it was waiting for.
+        block: BlockId,
+    },
+
+    /// A lock was not granted within the configured lock timeout.
+    #[error("transaction {txn} timed out waiting for a lock on {block}")]
+    LockTimeout {
+        /// The transaction.
+        txn: u64,
+        /// The page it was waiting for.
+        block: BlockId,
+    },
+
     /// A rollback could not finish (its changes may still be in memory): the database must be
     /// reopened, and recovery will finish the undo.
     #[error("the database must be reopened to recover: {cause}")]

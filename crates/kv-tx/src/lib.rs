@@ -1,6 +1,8 @@
-//! # kv-tx: transactions and crash recovery
+//! # kv-tx: transactions, crash recovery and locking
 //!
-//! Chapter 5 of the book (chapter 6 adds locking and snapshots to the same crate). A
+//! Chapters 5 and 6 of the book. Chapter 6 is in progress: strict two-phase locking with a
+//! [`LockTable`] (shared/exclusive, upgrades, deadlock detection on a waits-for graph) is
+//! here; snapshot reads for read-only transactions are still to come. A
 //! [`Transaction`] reads and writes typed values at (block, offset) through the buffer pool;
 //! every write is logged with its before- and after-images *before* it is made. Commit makes
 //! the commit record durable; rollback undoes the changes from the log. Opening a
@@ -58,11 +60,19 @@
 //!   than ARIES's dirty-page table: simpler recovery, and transactions keep running while
 //!   it writes; the price is the I/O of writing every dirty page at each checkpoint.
 //!
+//! - **Strict 2PL**: a read takes a shared lock on its block, a write an exclusive one, and
+//!   all are released only when the transaction ends — which is what physical undo needs: no
+//!   other transaction can change a byte range before the transaction that changed it ends.
+//!   A lock request that would close a cycle of waiting transactions fails at once with
+//!   `Deadlock` (the requester is the victim); compatible waiters are granted in order by
+//!   whoever releases, so upgrades cannot starve waiting readers.
+//!
 //! ## CAVEATS
 //!
-//! - Until chapter 6 adds locks, concurrent transactions must not change the same bytes:
-//!   physical undo of a byte range is only correct while no other transaction can change
-//!   that range before this one ends. (This is the rule chapter 6 must respect.)
+//! - Locks are per block: two transactions touching different bytes of one page conflict.
+//!   Reading a block and then writing it (shared, then an upgrade) deadlocks easily under
+//!   contention; the victims retry. An update lock mode is the usual remedy.
+//! - Read-only snapshot transactions do not exist yet (chapter 6, next).
 //! - Rollback rereads the transaction's records from the log; the newest is usually not
 //!   durable yet, so a rollback costs one fsync (exercise 5.1).
 //! - A rollback that cannot finish (no buffer frame, an I/O error) stops the manager: new
@@ -77,12 +87,14 @@
 //!   also takes; with a full log buffer that append flushes (I/O) under it.
 
 mod error;
+mod lock;
 mod manager;
 mod record;
 mod recovery;
 mod transaction;
 
 pub use error::{Error, Result};
+pub use lock::{LockError, LockMode, LockStats, LockTable};
 pub use manager::{Durability, TxManager, TxOptions, TxStats, LOG_NAME, PAGE_LSN_SIZE};
 pub use record::{LogRecord, TxnId};
 pub use recovery::RecoveryReport;

@@ -10,6 +10,7 @@ use kv_file::{BlockId, FileManager, FileOptions, FsStorage, Storage};
 use kv_log::{LogManager, LogOptions, Lsn};
 use parking_lot::{Mutex, RwLock};
 
+use crate::lock::LockTable;
 use crate::record::{LogRecord, TxnId};
 use crate::recovery::{self, RecoveryReport};
 use crate::{Error, Result, Transaction};
@@ -45,6 +46,9 @@ pub struct TxOptions {
     pub log: LogOptions,
     /// Buffer pool size and policy.
     pub buffer: BufferOptions,
+    /// How long a transaction waits for a lock before `LockTimeout`; `None` (the default)
+    /// waits until granted — deadlocks are detected at once, not by timing out.
+    pub lock_timeout: Option<std::time::Duration>,
 }
 
 impl Default for TxOptions {
@@ -55,6 +59,7 @@ impl Default for TxOptions {
             file: FileOptions::default(),
             log: LogOptions::default(),
             buffer: BufferOptions::default(),
+            lock_timeout: None,
         }
     }
 }
@@ -105,6 +110,8 @@ pub struct TxManager {
     /// log appends, and exclusively by a checkpoint while it fixes the redo point and the new
     /// horizon: so no change can decide against the old horizon and log after the new point.
     horizon_gate: RwLock<()>,
+    /// Shared and exclusive locks on pages, held to the end of each transaction.
+    pub(crate) locks: LockTable<BlockId>,
     /// One checkpoint at a time.
     checkpointing: Mutex<()>,
     /// Set when a rollback could not finish: its changes may be in pages in memory, so no
@@ -144,6 +151,7 @@ impl TxManager {
             active: Mutex::new(BTreeMap::new()),
             horizon: AtomicU64::new(0),
             horizon_gate: RwLock::new(()),
+            locks: LockTable::new(options.lock_timeout),
             checkpointing: Mutex::new(()),
             failed: Mutex::new(None),
             last_checkpoint: AtomicU64::new(0),
@@ -339,6 +347,11 @@ impl TxManager {
     /// The file manager.
     pub fn file_manager(&self) -> &Arc<FileManager> {
         &self.fm
+    }
+
+    /// The lock table (for stats, and for layers that lock pages themselves).
+    pub fn locks(&self) -> &LockTable<BlockId> {
+        &self.locks
     }
 
     /// The number of transactions running now.

@@ -7,6 +7,7 @@ use kv_buffer::PageGuard;
 use kv_file::BlockId;
 use kv_log::Lsn;
 
+use crate::lock::{LockError, LockMode};
 use crate::manager::{Durability, TxManager, PAGE_LSN_SIZE};
 use crate::record::{LogRecord, TxnId};
 use crate::recovery::undo;
@@ -15,9 +16,10 @@ use crate::{Error, Result};
 /// A read-write transaction. Every change is logged before it is made; `commit` makes it
 /// durable, `rollback` (or dropping the transaction unfinished) undoes it.
 ///
-/// CAVEAT until chapter 6: nothing stops two transactions from changing the same bytes.
-/// Physical undo restores a byte range's old contents, which is only correct if no other
-/// transaction changed that range before this one ends — the rule locking will enforce.
+/// Reads take a shared lock on the block, writes an exclusive one, all held until the
+/// transaction ends (strict two-phase locking): no other transaction can change bytes this
+/// one changed before it ends, which is what physical undo needs. A deadlock victim gets
+/// [`Error::Deadlock`](crate::Error::Deadlock) at once; roll back and retry.
 pub struct Transaction<'a> {
     /// The manager: log, pool, checkpoints.
     mgr: &'a TxManager,
@@ -27,6 +29,8 @@ pub struct Transaction<'a> {
     last: Lsn,
     /// Pages pinned by this transaction, unpinned when it ends.
     pins: HashMap<BlockId, PageGuard<'a>>,
+    /// Locks held, released together when it ends (strict two-phase locking).
+    locks: HashMap<BlockId, LockMode>,
     /// Set once committed or rolled back.
     ended: bool,
 }
@@ -38,6 +42,7 @@ impl<'a> Transaction<'a> {
             id,
             last: first,
             pins: HashMap::new(),
+            locks: HashMap::new(),
             ended: false,
         }
     }
@@ -75,6 +80,35 @@ impl<'a> Transaction<'a> {
         })
     }
 
+    // ANCHOR: lock
+    /// Takes (or upgrades to) `mode` on `block`, held until the transaction ends.
+    pub fn lock(&mut self, block: &BlockId, mode: LockMode) -> Result<()> {
+        self.check_active()?;
+        if self.locks.get(block).is_some_and(|&held| held >= mode) {
+            return Ok(()); // already held: no trip to the lock table
+        }
+        match self.mgr.locks.acquire(self.id, block, mode) {
+            Ok(()) => {
+                self.locks.insert(block.clone(), mode);
+                Ok(())
+            }
+            Err(LockError::Deadlock) => Err(Error::Deadlock {
+                txn: self.id,
+                block: block.clone(),
+            }),
+            Err(LockError::Timeout) => Err(Error::LockTimeout {
+                txn: self.id,
+                block: block.clone(),
+            }),
+        }
+    }
+    // ANCHOR_END: lock
+
+    fn release_locks(&mut self) {
+        self.mgr.locks.release_all(self.id, self.locks.keys());
+        self.locks.clear();
+    }
+
     fn check_active(&self) -> Result<()> {
         if self.ended {
             Err(Error::Ended { txn: self.id })
@@ -84,8 +118,9 @@ impl<'a> Transaction<'a> {
     }
 
     // ANCHOR: read_write
-    /// `len` bytes at `offset` of `block`.
+    /// `len` bytes at `offset` of `block` (under a shared lock on the block).
     pub fn read_bytes(&mut self, block: &BlockId, offset: usize, len: usize) -> Result<Vec<u8>> {
+        self.lock(block, LockMode::Shared)?;
         let guard = self.guard(block)?;
         let page = guard.read();
         let end = offset
@@ -103,8 +138,10 @@ impl<'a> Transaction<'a> {
         }
     }
 
-    /// Writes `bytes` at `offset` of `block`, logging before- and after-images first.
+    /// Writes `bytes` at `offset` of `block` (under an exclusive lock on the block), logging
+    /// before- and after-images first.
     pub fn write_bytes(&mut self, block: &BlockId, offset: usize, bytes: &[u8]) -> Result<()> {
+        self.lock(block, LockMode::Exclusive)?;
         let (mgr, id, prev) = (self.mgr, self.id, self.last);
         let guard = self.guard(block)?;
         let lsn = mgr.change_page(&guard, block, offset, bytes, id, |before| {
@@ -202,10 +239,14 @@ impl<'a> Transaction<'a> {
             .encode(),
         );
         self.mgr.active.lock().remove(&self.id);
-        let lsn = lsn?;
-        if self.mgr.options.durability == Durability::Sync {
-            self.mgr.log.flush(lsn)?;
-        }
+        let durable = lsn.and_then(|lsn| match self.mgr.options.durability {
+            Durability::Sync => self.mgr.log.flush(lsn),
+            Durability::NoSync => Ok(()),
+        });
+        // Strict 2PL: locks go only once the commit is decided. (Also on failure: the log is
+        // then poisoned and refuses everyone; waiters must not hang on us.)
+        self.release_locks();
+        durable?;
         self.mgr.count_commit();
         self.mgr.maybe_checkpoint();
         Ok(())
@@ -226,6 +267,7 @@ impl<'a> Transaction<'a> {
         match &result {
             Ok(()) => {
                 self.mgr.active.lock().remove(&self.id);
+                self.release_locks();
             }
             // The undo stopped half way: its changes may sit in pages in memory, where a new
             // transaction or a checkpoint would make them permanent. Stay "active" (so the

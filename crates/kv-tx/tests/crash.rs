@@ -14,6 +14,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const BLOCKS: u64 = 3;
+/// Extra blocks, one for each transaction left in flight: it keeps its exclusive locks until
+/// the crash, so later transactions must not need its pages.
+const LOSER_BLOCKS: u64 = 2;
 const SLOTS: usize = 6;
 
 type Model = BTreeMap<(u64, usize), u64>;
@@ -59,28 +62,32 @@ fn run(db: &TxManager, seed: u64, out: &mut Outcome) -> kv_tx::Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     {
         let mut tx = db.begin()?;
-        while tx.size("t")? < BLOCKS {
+        while tx.size("t")? < BLOCKS + LOSER_BLOCKS {
             tx.append("t")?;
         }
         tx.commit()?;
     }
-    // Slots written by transactions left in flight: later transactions keep out of them,
-    // as locks (chapter 6) would make them, because physical undo assumes it.
-    let mut reserved = Vec::new();
+    let mut losers = 0;
     for round in 0..8 {
+        let mut fate = rng.random_range(0..10);
+        if fate >= 8 && losers == LOSER_BLOCKS {
+            fate = 6; // no loser block left: roll back instead
+        }
         let mut tx = db.begin()?;
         let mut writes = Model::new();
         for _ in 0..rng.random_range(1..4) {
-            let (b, s) = (rng.random_range(0..BLOCKS), rng.random_range(0..SLOTS));
-            if reserved.contains(&(b, s)) {
-                continue;
-            }
+            let b = if fate >= 8 {
+                BLOCKS + losers
+            } else {
+                rng.random_range(0..BLOCKS)
+            };
+            let s = rng.random_range(0..SLOTS);
             let value = seed << 32 | (round << 8) as u64 | rng.random_range(1..255u64);
             let (block, offset) = slot(b, s);
             tx.set_u64(&block, offset, value)?;
             writes.insert((b, s), value);
         }
-        match rng.random_range(0..10) {
+        match fate {
             0..=5 => {
                 let mut after = out.committed.clone();
                 after.extend(writes);
@@ -92,12 +99,12 @@ fn run(db: &TxManager, seed: u64, out: &mut Outcome) -> kv_tx::Result<()> {
             6..=7 => tx.rollback()?,
             _ => {
                 // Never ends: a loser at the crash. Its pages stay dirty in the pool (and may
-                // be evicted to disk), but it no longer holds them pinned.
+                // be evicted to disk), but it no longer holds them pinned; it keeps its locks.
                 for &(b, s) in writes.keys() {
                     tx.unpin(&slot(b, s).0);
-                    reserved.push((b, s));
                 }
                 std::mem::forget(tx);
+                losers += 1;
             }
         }
         if round == 4 {
@@ -110,7 +117,7 @@ fn run(db: &TxManager, seed: u64, out: &mut Outcome) -> kv_tx::Result<()> {
 fn read_all(db: &TxManager) -> Model {
     let mut tx = db.begin().unwrap();
     let mut m = Model::new();
-    for b in 0..BLOCKS.min(tx.size("t").unwrap()) {
+    for b in 0..(BLOCKS + LOSER_BLOCKS).min(tx.size("t").unwrap()) {
         for s in 0..SLOTS {
             let (block, offset) = slot(b, s);
             let v = tx.get_u64(&block, offset).unwrap();

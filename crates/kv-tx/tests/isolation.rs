@@ -1,0 +1,214 @@
+//! Isolation of read-write transactions under strict two-phase locking: scripted anomalies
+//! (each must be prevented) and a bank-transfer stress test.
+//!
+//! A step that must wait is shown waiting either by a short lock timeout (it gives up with
+//! `LockTimeout`) or by the lock table's wait observer (it is queued), never by sleeping.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use kv_file::{BlockId, MemStorage};
+use kv_tx::{Error, TxManager, TxOptions};
+
+fn db(lock_timeout: Option<Duration>) -> (TxManager, BlockId, BlockId) {
+    let mut o = TxOptions::default();
+    o.file = o.file.block_size(512);
+    o.lock_timeout = lock_timeout;
+    let db = TxManager::open_with(MemStorage::new(), o).unwrap();
+    let mut tx = db.begin().unwrap();
+    let (x, y) = (tx.append("t").unwrap(), tx.append("t").unwrap());
+    tx.commit().unwrap();
+    (db, x, y)
+}
+
+const SHORT: Option<Duration> = Some(Duration::from_millis(30));
+
+#[test]
+fn g0_dirty_write_waits() {
+    let (db, x, _) = db(SHORT);
+    let mut t1 = db.begin().unwrap();
+    t1.set_u64(&x, 8, 1).unwrap();
+    let mut t2 = db.begin().unwrap();
+    assert!(
+        matches!(t2.set_u64(&x, 8, 2), Err(Error::LockTimeout { .. })),
+        "t2 must wait for t1"
+    );
+    t1.commit().unwrap();
+    t2.set_u64(&x, 8, 2).unwrap();
+    t2.commit().unwrap();
+    assert_eq!(db.begin().unwrap().get_u64(&x, 8).unwrap(), 2);
+}
+
+#[test]
+fn g1a_dirty_read_waits_and_an_aborted_write_is_never_seen() {
+    let (db, x, _) = db(SHORT);
+    let mut t1 = db.begin().unwrap();
+    t1.set_u64(&x, 8, 99).unwrap();
+    let mut t2 = db.begin().unwrap();
+    assert!(
+        matches!(t2.get_u64(&x, 8), Err(Error::LockTimeout { .. })),
+        "no dirty read"
+    );
+    t1.rollback().unwrap();
+    assert_eq!(t2.get_u64(&x, 8).unwrap(), 0);
+}
+
+/// t1 and t2 both read x, then both write it: the second writer closes a waits-for cycle and
+/// is told at once; the first writes, and the victim retries on the new value.
+#[test]
+fn p4_lost_update_becomes_a_deadlock_and_a_retry() {
+    let (db, x, _) = db(None);
+    let (queued_tx, queued) = mpsc::channel();
+    db.locks().set_wait_observer(move |txn| {
+        let _ = queued_tx.send(txn);
+    });
+    let mut t1 = db.begin().unwrap();
+    let mut t2 = db.begin().unwrap();
+    let t1_id = t1.id();
+    let a = t1.get_u64(&x, 8).unwrap();
+    let b = t2.get_u64(&x, 8).unwrap();
+    std::thread::scope(|s| {
+        let x1 = x.clone();
+        let writer = s.spawn(move || {
+            t1.set_u64(&x1, 8, a + 10)?; // waits for t2's shared lock
+            t1.commit()
+        });
+        while queued.recv().unwrap() != t1_id {}
+        let err = t2.set_u64(&x, 8, b + 20).unwrap_err(); // closes the cycle
+        assert!(matches!(err, Error::Deadlock { .. }), "{err}");
+        t2.rollback().unwrap(); // frees t1
+        writer.join().unwrap().unwrap();
+    });
+    let mut retry = db.begin().unwrap();
+    let now = retry.get_u64(&x, 8).unwrap();
+    retry.set_u64(&x, 8, now + 20).unwrap();
+    retry.commit().unwrap();
+    assert_eq!(
+        db.begin().unwrap().get_u64(&x, 8).unwrap(),
+        30,
+        "both increments counted"
+    );
+    assert_eq!(db.locks().stats().deadlocks, 1);
+}
+
+/// Write skew: each reads x and y, then each writes a different one. Under 2PL the reads'
+/// shared locks make the writes wait for each other: a deadlock, never both committed.
+#[test]
+fn g2_item_write_skew_is_prevented() {
+    let (db, x, y) = db(None);
+    let (queued_tx, queued) = mpsc::channel();
+    db.locks().set_wait_observer(move |txn| {
+        let _ = queued_tx.send(txn);
+    });
+    let mut t1 = db.begin().unwrap();
+    let mut t2 = db.begin().unwrap();
+    let t1_id = t1.id();
+    for t in [&mut t1, &mut t2] {
+        t.get_u64(&x, 8).unwrap();
+        t.get_u64(&y, 8).unwrap();
+    }
+    std::thread::scope(|s| {
+        let x1 = x.clone();
+        let first = s.spawn(move || {
+            t1.set_u64(&x1, 8, 1)?;
+            t1.commit()
+        });
+        while queued.recv().unwrap() != t1_id {}
+        assert!(matches!(t2.set_u64(&y, 8, 1), Err(Error::Deadlock { .. })));
+        drop(t2); // rolls back
+        first.join().unwrap().unwrap();
+    });
+    let mut check = db.begin().unwrap();
+    assert_eq!(
+        (check.get_u64(&x, 8).unwrap(), check.get_u64(&y, 8).unwrap()),
+        (1, 0)
+    );
+}
+
+#[test]
+fn bank_transfers_keep_the_total_under_contention() {
+    const ACCOUNTS: usize = 8;
+    const PER_BLOCK: usize = 2;
+    const START: u64 = 1_000;
+    const TRANSFERS: usize = 120;
+    const AUDITS: usize = 40;
+    let mut o = TxOptions::default();
+    o.file = o.file.block_size(512);
+    o.lock_timeout = Some(Duration::from_secs(20)); // a hang fails the test instead
+    let db = TxManager::open_with(MemStorage::new(), o).unwrap();
+    let accounts: Vec<(BlockId, usize)> = {
+        let mut tx = db.begin().unwrap();
+        let blocks: Vec<BlockId> = (0..ACCOUNTS / PER_BLOCK)
+            .map(|_| tx.append("bank").unwrap())
+            .collect();
+        let accounts: Vec<(BlockId, usize)> = (0..ACCOUNTS)
+            .map(|i| (blocks[i / PER_BLOCK].clone(), 8 + (i % PER_BLOCK) * 8))
+            .collect();
+        for (b, off) in &accounts {
+            tx.set_u64(b, *off, START).unwrap();
+        }
+        tx.commit().unwrap();
+        accounts
+    };
+    let total = START * ACCOUNTS as u64;
+
+    let transfer = |seed: usize| {
+        let mut retries = 0;
+        for i in 0..TRANSFERS {
+            let from = &accounts[(seed * 7 + i * 3) % ACCOUNTS];
+            let to = &accounts[(seed * 5 + i * 11 + 1) % ACCOUNTS];
+            if from == to {
+                continue;
+            }
+            loop {
+                let mut tx = db.begin().unwrap();
+                let moved = (|| {
+                    let a = tx.get_u64(&from.0, from.1)?;
+                    let b = tx.get_u64(&to.0, to.1)?;
+                    let amount = (a / 10).max(1).min(a);
+                    tx.set_u64(&from.0, from.1, a - amount)?;
+                    tx.set_u64(&to.0, to.1, b + amount)
+                })();
+                match moved {
+                    Ok(()) => break tx.commit().unwrap(),
+                    Err(Error::Deadlock { .. }) => retries += 1, // dropped: rolled back
+                    Err(e) => panic!("transfer: {e}\n{}", db.locks().describe()),
+                }
+            }
+        }
+        retries
+    };
+    let audit = || {
+        let mut retries = 0;
+        for _ in 0..AUDITS {
+            loop {
+                let mut tx = db.begin().unwrap();
+                let sum: Result<u64, Error> =
+                    accounts.iter().map(|(b, off)| tx.get_u64(b, *off)).sum();
+                match sum {
+                    Ok(sum) => {
+                        assert_eq!(sum, total, "an audit saw money appear or vanish");
+                        break tx.commit().unwrap();
+                    }
+                    Err(Error::Deadlock { .. }) => retries += 1,
+                    Err(e) => panic!("audit: {e}\n{}", db.locks().describe()),
+                }
+            }
+        }
+        retries
+    };
+    let retries: usize = std::thread::scope(|s| {
+        let mut handles: Vec<_> = (0..4).map(|t| s.spawn(move || transfer(t))).collect();
+        handles.extend((0..2).map(|_| s.spawn(audit)));
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let mut tx = db.begin().unwrap();
+    let sum: u64 = accounts
+        .iter()
+        .map(|(b, off)| tx.get_u64(b, *off).unwrap())
+        .sum();
+    assert_eq!(sum, total);
+    let stats = db.locks().stats();
+    println!("bank: {retries} deadlock retries, lock stats {stats:?}");
+    assert_eq!(stats.timeouts, 0, "nothing hung");
+}

@@ -90,7 +90,8 @@ impl<'a> Transaction<'a> {
         match self.mgr.locks.acquire(self.id, block, mode) {
             Ok(()) => {
                 self.locks.insert(block.clone(), mode);
-                Ok(())
+                // A failed rollback may have left a half-undone page behind this lock.
+                self.mgr.check_usable()
             }
             Err(LockError::Deadlock) => Err(Error::Deadlock {
                 txn: self.id,
@@ -229,6 +230,7 @@ impl<'a> Transaction<'a> {
     /// the database is reopened, when recovery decides from what is really on disk.
     pub fn commit(mut self) -> Result<()> {
         self.check_active()?;
+        self.mgr.check_usable()?; // after a failed rollback, nothing may commit: roll back
         self.ended = true;
         self.pins.clear();
         let lsn = self.mgr.log.append(
@@ -269,12 +271,16 @@ impl<'a> Transaction<'a> {
                 self.mgr.active.lock().remove(&self.id);
                 self.release_locks();
             }
-            // The undo stopped half way: its changes may sit in pages in memory, where a new
+            // The undo stopped half way: its changes may sit in pages in memory, where another
             // transaction or a checkpoint would make them permanent. Stay "active" (so the
-            // log keeps this transaction's records) and refuse new work until recovery.
-            Err(e) => self
-                .mgr
-                .fail(format!("rollback of transaction {} failed: {e}", self.id)),
+            // log keeps this transaction's records) and make the manager refuse all further
+            // work — new transactions, locks, commits, checkpoints — until recovery. The locks
+            // are released so that waiters do not hang; they get `NeedsRecovery` instead.
+            Err(e) => {
+                self.mgr
+                    .fail(format!("rollback of transaction {} failed: {e}", self.id));
+                self.release_locks();
+            }
         }
         self.mgr.count_rollback();
         result

@@ -35,7 +35,10 @@ fn a_rollback_that_cannot_finish_stops_the_database_until_recovery() {
         assert!(matches!(db.checkpoint(), Err(Error::NeedsRecovery { .. })));
         // A transaction already running may neither read behind the failed one's locks nor
         // commit: it might have seen half-undone data.
-        assert!(matches!(hog.get_u64(&blocks[0], 8), Err(Error::NeedsRecovery { .. })));
+        assert!(matches!(
+            hog.get_u64(&blocks[0], 8),
+            Err(Error::NeedsRecovery { .. })
+        ));
         assert!(matches!(hog.commit(), Err(Error::NeedsRecovery { .. })));
         blocks
     };

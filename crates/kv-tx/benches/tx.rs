@@ -6,6 +6,12 @@
 //! - `kv-tx/nosync_txn`: the same transaction with `Durability::NoSync` on one thread, beside
 //!   the same with `Sync`.
 //!
+//! - `kv-tx/lock`: an uncontended shared lock acquired and released, beside a bare
+//!   `parking_lot::Mutex` lock/unlock (`baseline`).
+//! - `kv-tx/bank_nosync`: transfer transactions (read two accounts, write both) on 8
+//!   accounts in 4 pages, `NoSync`, from 1, 2, 4 and 8 threads, deadlock victims retrying;
+//!   reading then writing (shared locks upgraded) and locking for update first.
+//!
 //! Run with `cargo bench -p kv-tx`, then `python3 benches/ratios.py`.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
@@ -15,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use kv_file::{BlockId, FsStorage};
-use kv_tx::{Durability, TxManager, TxOptions};
+use kv_tx::{Durability, Error, LockMode, LockTable, TxManager, TxOptions};
 
 const VALUE: [u8; 100] = [0x5a; 100];
 
@@ -89,12 +95,99 @@ fn nosync(c: &mut Criterion) {
     g.finish();
 }
 
+fn locks(c: &mut Criterion) {
+    let table: LockTable<u64> = LockTable::new(None);
+    let mutex = parking_lot::Mutex::new(0u64);
+    let mut g = c.benchmark_group("kv-tx/lock");
+    g.bench_function("baseline", |b| b.iter(|| *mutex.lock() += 1));
+    let mut txn = 0;
+    g.bench_function("acquire_release", |b| {
+        b.iter(|| {
+            txn += 1;
+            table.acquire(txn, &7, LockMode::Shared).expect("free");
+            table.release_all(txn, [&7]);
+        })
+    });
+    g.finish();
+}
+
+/// `total` transfers over `threads` threads on `accounts`; returns the time per transfer.
+fn bank(
+    db: &TxManager,
+    accounts: &[(BlockId, usize)],
+    threads: usize,
+    total: u64,
+    for_update: bool,
+) -> Duration {
+    let per_thread = total.div_ceil(threads as u64).max(1);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                for i in 0..per_thread as usize {
+                    let from = &accounts[(t * 3 + i) % accounts.len()];
+                    let to = &accounts[(t * 5 + i * 7 + 1) % accounts.len()];
+                    if from == to {
+                        continue;
+                    }
+                    loop {
+                        let mut tx = db.begin().expect("begin");
+                        let moved = (|| {
+                            if for_update {
+                                // Read with intent to write: no shared lock to upgrade later.
+                                tx.lock(&from.0, LockMode::Exclusive)?;
+                                tx.lock(&to.0, LockMode::Exclusive)?;
+                            }
+                            let a = tx.get_u64(&from.0, from.1)?;
+                            let b = tx.get_u64(&to.0, to.1)?;
+                            tx.set_u64(&from.0, from.1, a.wrapping_sub(1))?;
+                            tx.set_u64(&to.0, to.1, b.wrapping_add(1))
+                        })();
+                        match moved {
+                            Ok(()) => break tx.commit().expect("commit"),
+                            Err(Error::Deadlock { .. }) => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    start
+        .elapsed()
+        .mul_f64(total as f64 / (per_thread * threads as u64) as f64)
+}
+
+fn bank_nosync(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = open(&dir.path().join("bank"), Durability::NoSync);
+    let blocks = pages(&db, 4);
+    let accounts: Vec<(BlockId, usize)> = (0..8)
+        .map(|i| (blocks[i / 2].clone(), 8 + (i % 2) * 8))
+        .collect();
+    let mut g = c.benchmark_group("kv-tx/bank_nosync");
+    for threads in [1usize, 2, 4, 8] {
+        g.bench_with_input(
+            BenchmarkId::new("read_then_write", threads),
+            &threads,
+            |b, &t| b.iter_custom(|iters| bank(&db, &accounts, t, iters, false)),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("for_update", threads),
+            &threads,
+            |b, &t| b.iter_custom(|iters| bank(&db, &accounts, t, iters, true)),
+        );
+    }
+    g.finish();
+    println!("bank lock stats: {:?}", db.locks().stats());
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    targets = durable, nosync
+    targets = durable, nosync, locks, bank_nosync
 }
 criterion_main!(benches);

@@ -53,6 +53,72 @@ fn g1a_dirty_read_waits_and_an_aborted_write_is_never_seen() {
     assert_eq!(t2.get_u64(&x, 8).unwrap(), 0);
 }
 
+#[test]
+fn g1b_an_intermediate_value_is_never_read() {
+    let (db, x, _) = db(SHORT);
+    let mut t1 = db.begin().unwrap();
+    t1.set_u64(&x, 8, 1).unwrap(); // intermediate
+    t1.set_u64(&x, 8, 2).unwrap(); // final
+    let mut t2 = db.begin().unwrap();
+    assert!(matches!(t2.get_u64(&x, 8), Err(Error::LockTimeout { .. })));
+    t1.commit().unwrap();
+    assert_eq!(t2.get_u64(&x, 8).unwrap(), 2);
+}
+
+/// G1c: t1 writes x, t2 writes y, then each reads what the other wrote. Each read waits for
+/// the other's exclusive lock: a cycle, so one is refused at once and nothing circular is
+/// ever committed.
+#[test]
+fn g1c_circular_information_flow_is_a_deadlock() {
+    let (db, x, y) = db(None);
+    let (queued_tx, queued) = mpsc::channel();
+    db.locks().set_wait_observer(move |txn| {
+        let _ = queued_tx.send(txn);
+    });
+    let mut t1 = db.begin().unwrap();
+    let mut t2 = db.begin().unwrap();
+    let t1_id = t1.id();
+    t1.set_u64(&x, 8, 1).unwrap();
+    t2.set_u64(&y, 8, 2).unwrap();
+    std::thread::scope(|s| {
+        let y1 = y.clone();
+        let reader = s.spawn(move || {
+            let seen = t1.get_u64(&y1, 8)?; // waits for t2
+            t1.commit().map(|()| seen)
+        });
+        while queued.recv().unwrap() != t1_id {}
+        assert!(matches!(t2.get_u64(&x, 8), Err(Error::Deadlock { .. })));
+        drop(t2); // rolled back: y is 0 again
+        assert_eq!(
+            reader.join().unwrap().unwrap(),
+            0,
+            "t1 never saw t2's write"
+        );
+    });
+}
+
+/// G-single (read skew): t1 reads x, then y; t2 wants to change both in between. t2 cannot
+/// write x while t1 holds its shared lock, so t1 never sees x and y from different states.
+#[test]
+fn g_single_read_skew_is_prevented() {
+    let (db, x, y) = db(SHORT);
+    let mut setup = db.begin().unwrap();
+    setup.set_u64(&x, 8, 50).unwrap();
+    setup.set_u64(&y, 8, 50).unwrap();
+    setup.commit().unwrap();
+    let mut t1 = db.begin().unwrap();
+    let x_seen = t1.get_u64(&x, 8).unwrap();
+    let mut t2 = db.begin().unwrap();
+    assert!(matches!(
+        t2.set_u64(&x, 8, 10),
+        Err(Error::LockTimeout { .. })
+    ));
+    drop(t2);
+    let y_seen = t1.get_u64(&y, 8).unwrap();
+    assert_eq!(x_seen + y_seen, 100);
+    t1.commit().unwrap();
+}
+
 /// t1 and t2 both read x, then both write it: the second writer closes a waits-for cycle and
 /// is told at once; the first writes, and the victim retries on the new value.
 #[test]

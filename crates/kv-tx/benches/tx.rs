@@ -47,17 +47,26 @@ fn one_txn(db: &TxManager, block: &BlockId) {
 }
 
 /// `total` transactions split over `threads` threads; returns the time per transaction.
-fn run(db: &TxManager, blocks: &[BlockId], threads: usize, total: u64) -> Duration {
+/// Splits `total` operations over `threads` threads running `work(thread, count)`; returns
+/// the wall time per operation.
+fn on_threads(threads: usize, total: u64, work: impl Fn(usize, u64) + Sync) -> Duration {
     let per_thread = total.div_ceil(threads as u64).max(1);
     let start = Instant::now();
     std::thread::scope(|s| {
-        for block in &blocks[..threads] {
-            s.spawn(move || (0..per_thread).for_each(|_| one_txn(db, block)));
+        for t in 0..threads {
+            let work = &work;
+            s.spawn(move || work(t, per_thread));
         }
     });
     start
         .elapsed()
         .mul_f64(total as f64 / (per_thread * threads as u64) as f64)
+}
+
+fn run(db: &TxManager, blocks: &[BlockId], threads: usize, total: u64) -> Duration {
+    on_threads(threads, total, |t, n| {
+        (0..n).for_each(|_| one_txn(db, &blocks[t]))
+    })
 }
 
 fn durable(c: &mut Criterion) {
@@ -119,43 +128,34 @@ fn bank(
     total: u64,
     for_update: bool,
 ) -> Duration {
-    let per_thread = total.div_ceil(threads as u64).max(1);
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            s.spawn(move || {
-                for i in 0..per_thread as usize {
-                    let from = &accounts[(t * 3 + i) % accounts.len()];
-                    let to = &accounts[(t * 5 + i * 7 + 1) % accounts.len()];
-                    if from == to {
-                        continue;
+    on_threads(threads, total, |t, n| {
+        for i in 0..n as usize {
+            let from = &accounts[(t * 3 + i) % accounts.len()];
+            let to = &accounts[(t * 5 + i * 7 + 1) % accounts.len()];
+            if from == to {
+                continue;
+            }
+            loop {
+                let mut tx = db.begin().expect("begin");
+                let moved = (|| {
+                    if for_update {
+                        // Read with intent to write: no shared lock to upgrade later.
+                        tx.lock(&from.0, LockMode::Exclusive)?;
+                        tx.lock(&to.0, LockMode::Exclusive)?;
                     }
-                    loop {
-                        let mut tx = db.begin().expect("begin");
-                        let moved = (|| {
-                            if for_update {
-                                // Read with intent to write: no shared lock to upgrade later.
-                                tx.lock(&from.0, LockMode::Exclusive)?;
-                                tx.lock(&to.0, LockMode::Exclusive)?;
-                            }
-                            let a = tx.get_u64(&from.0, from.1)?;
-                            let b = tx.get_u64(&to.0, to.1)?;
-                            tx.set_u64(&from.0, from.1, a.wrapping_sub(1))?;
-                            tx.set_u64(&to.0, to.1, b.wrapping_add(1))
-                        })();
-                        match moved {
-                            Ok(()) => break tx.commit().expect("commit"),
-                            Err(Error::Deadlock { .. }) => continue,
-                            Err(e) => panic!("{e}"),
-                        }
-                    }
+                    let a = tx.get_u64(&from.0, from.1)?;
+                    let b = tx.get_u64(&to.0, to.1)?;
+                    tx.set_u64(&from.0, from.1, a.wrapping_sub(1))?;
+                    tx.set_u64(&to.0, to.1, b.wrapping_add(1))
+                })();
+                match moved {
+                    Ok(()) => break tx.commit().expect("commit"),
+                    Err(Error::Deadlock { .. }) => continue,
+                    Err(e) => panic!("{e}"),
                 }
-            });
+            }
         }
-    });
-    start
-        .elapsed()
-        .mul_f64(total as f64 / (per_thread * threads as u64) as f64)
+    })
 }
 
 fn bank_nosync(c: &mut Criterion) {

@@ -23,6 +23,15 @@ fn db(lock_timeout: Option<Duration>) -> (TxManager, BlockId, BlockId) {
 
 const SHORT: Option<Duration> = Some(Duration::from_millis(30));
 
+/// A channel that hears the number of every transaction about to wait for a lock.
+fn waits(db: &TxManager) -> mpsc::Receiver<u64> {
+    let (queued_tx, queued) = mpsc::channel();
+    db.locks().set_wait_observer(move |txn| {
+        let _ = queued_tx.send(txn);
+    });
+    queued
+}
+
 #[test]
 fn g0_dirty_write_waits() {
     let (db, x, _) = db(SHORT);
@@ -71,10 +80,7 @@ fn g1b_an_intermediate_value_is_never_read() {
 #[test]
 fn g1c_circular_information_flow_is_a_deadlock() {
     let (db, x, y) = db(None);
-    let (queued_tx, queued) = mpsc::channel();
-    db.locks().set_wait_observer(move |txn| {
-        let _ = queued_tx.send(txn);
-    });
+    let queued = waits(&db);
     let mut t1 = db.begin().unwrap();
     let mut t2 = db.begin().unwrap();
     let t1_id = t1.id();
@@ -124,10 +130,7 @@ fn g_single_read_skew_is_prevented() {
 #[test]
 fn p4_lost_update_becomes_a_deadlock_and_a_retry() {
     let (db, x, _) = db(None);
-    let (queued_tx, queued) = mpsc::channel();
-    db.locks().set_wait_observer(move |txn| {
-        let _ = queued_tx.send(txn);
-    });
+    let queued = waits(&db);
     let mut t1 = db.begin().unwrap();
     let mut t2 = db.begin().unwrap();
     let t1_id = t1.id();
@@ -162,10 +165,7 @@ fn p4_lost_update_becomes_a_deadlock_and_a_retry() {
 #[test]
 fn g2_item_write_skew_is_prevented() {
     let (db, x, y) = db(None);
-    let (queued_tx, queued) = mpsc::channel();
-    db.locks().set_wait_observer(move |txn| {
-        let _ = queued_tx.send(txn);
-    });
+    let queued = waits(&db);
     let mut t1 = db.begin().unwrap();
     let mut t2 = db.begin().unwrap();
     let t1_id = t1.id();

@@ -151,7 +151,9 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
     }
 
     /// Calls `f` with the transaction each time a request is about to sleep (the table is
-    /// locked meanwhile, so once `f` has run, the waiter is queued). For tests.
+    /// locked meanwhile, so once `f` has run, the waiter is queued). For tests. `f` must not
+    /// call back into the table (its mutex is held), and runs again each time a woken waiter
+    /// goes back to sleep.
     pub fn set_wait_observer(&self, f: impl Fn(TxnId) + Send + Sync + 'static) {
         *self.observer.lock() = Some(Box::new(f));
     }
@@ -188,6 +190,9 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
                 }
                 queued = true;
                 self.waits.fetch_add(1, Relaxed);
+                // Our place in the queue may have made us grantable (an upgrade pushed to the
+                // front, ahead of the waiter that blocked us): look again before sleeping.
+                continue;
             }
             if waits_for_cycle(&entries, txn) {
                 self.deadlocks.fetch_add(1, Relaxed);
@@ -204,8 +209,10 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
                     false
                 }
             };
-            let entry = &entries[key];
-            if timed_out && !entry.held(txn, mode) && !entry.grantable(txn, mode) {
+            let still_waiting = entries
+                .get(key)
+                .is_some_and(|e| !e.held(txn, mode) && !e.grantable(txn, mode));
+            if timed_out && still_waiting {
                 self.timeouts.fetch_add(1, Relaxed);
                 self.dequeue(&mut entries, txn, key);
                 return Err(LockError::Timeout);
@@ -466,8 +473,8 @@ mod stress {
     use super::*;
     use LockMode::*;
 
-    /// The bank pattern on the bare table: read two keys, upgrade both, release all; victims
-    /// of deadlocks release and retry.
+    /// The bank pattern on the bare table: read two keys, upgrade both (or write one blind),
+    /// release all; victims of deadlocks release and retry.
     #[test]
     fn many_threads_upgrading_never_hang() {
         let t: LockTable<u64> = LockTable::new(Some(Duration::from_secs(5)));
@@ -480,7 +487,12 @@ mod stress {
                         let (a, b) = ((seed * 7 + i * 3) % 4, (seed * 5 + i * 11 + 1) % 4);
                         loop {
                             let txn = next_txn.fetch_add(1, Relaxed);
-                            let steps = [(a, Shared), (b, Shared), (a, Exclusive), (b, Exclusive)];
+                            // Readers that upgrade, and blind writers among them.
+                            let steps: Vec<(u64, LockMode)> = if seed % 2 == 0 {
+                                vec![(a, Shared), (b, Shared), (a, Exclusive), (b, Exclusive)]
+                            } else {
+                                vec![(a, Exclusive), (b, Shared), (b, Exclusive)]
+                            };
                             let got = steps.iter().try_for_each(|(k, m)| t.acquire(txn, k, *m));
                             if got == Err(LockError::Timeout) {
                                 panic!("hang of {txn} ({a}, {b}):\n{}", t.describe());

@@ -240,13 +240,22 @@ impl<'a> Transaction<'a> {
             }
             .encode(),
         );
-        self.mgr.active.lock().remove(&self.id);
         let durable = lsn.and_then(|lsn| match self.mgr.options.durability {
             Durability::Sync => self.mgr.log.flush(lsn),
             Durability::NoSync => Ok(()),
         });
-        // Strict 2PL: locks go only once the commit is decided. (Also on failure: the log is
-        // then poisoned and refuses everyone; waiters must not hang on us.)
+        // Strict 2PL: locks go only once the commit is decided. If it could not be made
+        // durable its fate is unknown (recovery decides): like a failed rollback, stay
+        // "active" (the log keeps its records) and stop the manager before releasing, so
+        // waiters get NeedsRecovery instead of reading what may never have committed.
+        match &durable {
+            Ok(()) => {
+                self.mgr.active.lock().remove(&self.id);
+            }
+            Err(e) => self
+                .mgr
+                .fail(format!("commit of transaction {} failed: {e}", self.id)),
+        }
         self.release_locks();
         durable?;
         self.mgr.count_commit();

@@ -147,3 +147,59 @@ fn a_rollback_costs_at_most_one_fsync() {
     let mut tx = db.begin().unwrap();
     assert!((0..20).all(|i| tx.get_u64(&block, 8 + i * 8).unwrap() == 0));
 }
+
+/// T1 holds the only shared lock on x and a blind writer T2 waits for it; T1's upgrade then
+/// goes to the front of the queue and is grantable at once. It used to go to sleep instead,
+/// with T2 waiting on T1: a hang no deadlock detector could see.
+#[test]
+fn an_upgrade_ahead_of_a_waiting_writer_does_not_sleep() {
+    let mut o = options();
+    o.lock_timeout = Some(Duration::from_secs(10)); // only a bug would wait this long
+    let db = TxManager::open_with(MemStorage::new(), o).unwrap();
+    let mut tx = db.begin().unwrap();
+    let x = tx.append("t").unwrap();
+    tx.commit().unwrap();
+    let (queued_tx, queued) = std::sync::mpsc::channel();
+    db.locks().set_wait_observer(move |txn| {
+        let _ = queued_tx.send(txn);
+    });
+    let mut t1 = db.begin().unwrap();
+    t1.get_u64(&x, 8).unwrap();
+    let mut t2 = db.begin().unwrap();
+    let t2_id = t2.id();
+    std::thread::scope(|s| {
+        let x2 = x.clone();
+        let writer = s.spawn(move || {
+            t2.set_u64(&x2, 8, 2)?; // blind write: waits for t1's shared lock
+            t2.commit()
+        });
+        while queued.recv().unwrap() != t2_id {}
+        let start = std::time::Instant::now();
+        t1.set_u64(&x, 8, 1).unwrap(); // the upgrade
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the upgrade slept"
+        );
+        t1.commit().unwrap();
+        writer.join().unwrap().unwrap();
+    });
+    assert_eq!(db.begin().unwrap().get_u64(&x, 8).unwrap(), 2);
+}
+
+/// A commit whose log flush fails has an unknown fate: readers waiting for its locks must
+/// not read its writes (they may vanish in recovery).
+#[test]
+fn a_failed_commit_does_not_let_waiters_read_its_writes() {
+    let storage = MemStorage::new();
+    let db = TxManager::open_with(storage.clone(), options()).unwrap();
+    let mut tx = db.begin().unwrap();
+    let x = tx.append("t").unwrap();
+    tx.commit().unwrap();
+    let mut t1 = db.begin().unwrap();
+    t1.set_u64(&x, 8, 99).unwrap();
+    let mut t2 = db.begin().unwrap();
+    storage.fail_from(FaultOp::Sync, storage.stats().syncs);
+    assert!(t1.commit().is_err());
+    let err = t2.get_u64(&x, 8).unwrap_err();
+    assert!(matches!(err, Error::NeedsRecovery { .. }), "{err}");
+}

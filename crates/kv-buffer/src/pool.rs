@@ -389,9 +389,11 @@ impl BufferPool {
             self.log.flush(Lsn(lsn))?; // the WAL rule
         }
         self.fm.write(block, &mut copy)?;
-        if !self.unsynced.lock().contains(block.file()) {
-            self.unsynced.lock().insert(block.file().to_owned());
+        let mut unsynced = self.unsynced.lock();
+        if !unsynced.contains(block.file()) {
+            unsynced.insert(block.file().to_owned());
         }
+        drop(unsynced);
         let _still = frame.page.read(); // no writer may bump the version while we decide
         if frame.version.load(SeqCst) == version {
             frame.dirty.store(false, SeqCst);

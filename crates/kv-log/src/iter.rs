@@ -11,8 +11,8 @@ use crate::record::{
 use crate::segment::{segment_name, Segment};
 use crate::{Error, Lsn, Result, SEGMENT_HEADER_SIZE};
 
-/// Bytes read from a segment at a time, so sequential scans make few system calls.
-const CHUNK: u64 = 64 * 1024;
+/// Bytes an iterator reads from a segment at a time, so scans make few system calls.
+pub(crate) const CHUNK: u64 = 64 * 1024;
 const HEADER: u64 = SEGMENT_HEADER_SIZE as u64;
 
 /// Why the record at a position could not be read.
@@ -54,10 +54,19 @@ pub(crate) struct Reader {
     open: Option<Segment>,
     chunk: Vec<u8>,
     chunk_lsn: u64,
+    /// Bytes to read beyond what is asked for: a chunk for iterators, none for reading one
+    /// record (undo reads records one by one, far apart).
+    read_ahead: u64,
 }
 
 impl Reader {
-    pub fn new(storage: Arc<dyn Storage>, name: String, segments: Vec<Lsn>, end: Lsn) -> Self {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        name: String,
+        segments: Vec<Lsn>,
+        end: Lsn,
+        read_ahead: u64,
+    ) -> Self {
         Self {
             storage,
             name,
@@ -66,6 +75,7 @@ impl Reader {
             open: None,
             chunk: Vec::new(),
             chunk_lsn: 0,
+            read_ahead,
         }
     }
 
@@ -90,9 +100,9 @@ impl Reader {
                 self.open = Some(self.open_segment(Lsn(base))?);
             }
             let (lo, hi) = if forward {
-                (from, to.max(from + CHUNK).min(self.seg_end(i)))
+                (from, to.max(from + self.read_ahead).min(self.seg_end(i)))
             } else {
-                (from.min(to.saturating_sub(CHUNK)).max(base), to)
+                (from.min(to.saturating_sub(self.read_ahead)).max(base), to)
             };
             let seg = self.open.as_ref().expect("opened above");
             self.chunk.resize((hi - lo) as usize, 0);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kv_file::{FileManager, Storage};
 
-use crate::iter::{BackwardIter, ForwardIter, Reader};
+use crate::iter::{BackwardIter, ForwardIter, Reader, CHUNK};
 use crate::record::{
     finish_frame, mark_batch_start, segment_header, start_crc, FRAME_OVERHEAD, MAX_RECORD_SIZE,
 };
@@ -405,13 +405,13 @@ impl LogManager {
     /// record appended before it was made. `lsn` must start a record, or be the first LSN.
     pub fn iter_from(&self, lsn: Lsn) -> Result<ForwardIter> {
         self.flush_all()?;
-        ForwardIter::new(self.reader(), lsn)
+        ForwardIter::new(self.reader(CHUNK), lsn)
     }
 
     /// Records from the end back to the start, newest first (for undo). Flushes first.
     pub fn iter_back(&self) -> Result<BackwardIter> {
         self.flush_all()?;
-        Ok(BackwardIter::new(self.reader()))
+        Ok(BackwardIter::new(self.reader(CHUNK)))
     }
 
     /// The payload of the record at `lsn`. Flushes only if that record is not durable yet, so
@@ -420,7 +420,7 @@ impl LogManager {
         if lsn >= self.durable_lsn() {
             self.flush_all()?;
         }
-        match ForwardIter::new(self.reader(), lsn)?.next() {
+        match ForwardIter::new(self.reader(0), lsn)?.next() {
             Some(Ok((at, payload))) if at == lsn => Ok(payload),
             Some(Err(e)) => Err(e),
             _ => Err(Error::InvalidLsn {
@@ -430,14 +430,15 @@ impl LogManager {
         }
     }
 
-    /// A reader of the durable part of the log.
-    fn reader(&self) -> Reader {
+    /// A reader of the durable part of the log, reading `read_ahead` bytes beyond each ask.
+    fn reader(&self, read_ahead: u64) -> Reader {
         let st = self.lock();
         Reader::new(
             Arc::clone(&self.storage),
             self.name.clone(),
             st.segments.iter().map(|&b| Lsn(b)).collect(),
             Lsn(st.durable),
+            read_ahead,
         )
     }
 

@@ -17,6 +17,13 @@ fn b(n: u64) -> BlockId {
     BlockId::new("t", n)
 }
 
+/// The `u64` at offset 0 of block `n` as it is on disk, bypassing the pool.
+fn on_disk(fm: &kv_file::FileManager, n: u64) -> u64 {
+    let mut page = fm.new_page();
+    fm.read(&b(n), &mut page).unwrap();
+    page.get_u64(0).unwrap()
+}
+
 #[test]
 fn a_pinned_page_is_shared_and_reads_back_what_was_written() {
     let storage = MemStorage::new();
@@ -112,9 +119,7 @@ fn eviction_writes_dirty_pages_back_after_flushing_the_log() {
     );
     let s = pool.stats();
     assert_eq!((s.evictions, s.write_backs), (1, 1));
-    let mut page = pool.file_manager().new_page();
-    pool.file_manager().read(&b(0), &mut page).unwrap();
-    assert_eq!(page.get_u64(0).unwrap(), 7);
+    assert_eq!(on_disk(pool.file_manager(), 0), 7);
     assert_eq!(pool.pin(&b(0)).unwrap().read().get_u64(0).unwrap(), 7);
 }
 
@@ -180,20 +185,16 @@ fn flush_for_writes_only_that_transactions_pages() {
         })
         .collect();
     assert_eq!(pool.flush_for(1).unwrap(), 2);
-    let mut page = pool.file_manager().new_page();
-    let on_disk = |n: u64, page: &mut kv_file::Page| {
-        pool.file_manager().read(&b(n), page).unwrap();
-        page.get_u64(0).unwrap()
-    };
-    assert_eq!(on_disk(0, &mut page), 50);
+
+    assert_eq!(on_disk(pool.file_manager(), 0), 50);
     assert_eq!(
-        on_disk(1, &mut page),
+        on_disk(pool.file_manager(), 1),
         0,
         "transaction 2's page is still only in memory"
     );
-    assert_eq!(on_disk(2, &mut page), 52);
+    assert_eq!(on_disk(pool.file_manager(), 2), 52);
     assert_eq!(pool.flush_all().unwrap(), 1);
-    assert_eq!(on_disk(1, &mut page), 51);
+    assert_eq!(on_disk(pool.file_manager(), 1), 51);
 }
 
 #[test]
@@ -225,9 +226,7 @@ fn a_failed_write_back_keeps_the_dirty_page() {
         "the change is still in the pool"
     );
     assert_eq!(pool.flush_all().unwrap(), 1);
-    let mut page = pool.file_manager().new_page();
-    pool.file_manager().read(&b(0), &mut page).unwrap();
-    assert_eq!(page.get_u64(0).unwrap(), 9);
+    assert_eq!(on_disk(pool.file_manager(), 0), 9);
 }
 
 #[test]
@@ -244,10 +243,8 @@ fn a_page_is_not_written_when_the_log_cannot_be_flushed() {
     storage.fail_at(FaultOp::Sync, storage.stats().syncs);
     let err = pool.pin(&b(1)).unwrap_err();
     assert!(matches!(err, Error::Log(_)), "{err}");
-    let mut page = pool.file_manager().new_page();
-    pool.file_manager().read(&b(0), &mut page).unwrap();
     assert_eq!(
-        page.get_u64(0).unwrap(),
+        on_disk(pool.file_manager(), 0),
         0,
         "the page never reached the disk"
     );
@@ -267,10 +264,8 @@ fn flush_all_makes_earlier_evictions_durable_too() {
     drop(pool);
     storage.crash(kv_file::Crash::power_loss());
     let fm = kv_file::FileManager::open_with(storage, kv_file::FileOptions::default()).unwrap();
-    let mut page = fm.new_page();
-    fm.read(&b(0), &mut page).unwrap();
     assert_eq!(
-        page.get_u64(0).unwrap(),
+        on_disk(&fm, 0),
         42,
         "the evicted page survived the power loss"
     );

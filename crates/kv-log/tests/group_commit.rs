@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Condvar, Mutex};
 
 use common::{all, record, SMALL};
-use kv_file::{FileManager, FileOptions, MemStorage};
-use kv_log::{LogManager, LogOptions, Lsn};
+use kv_file::MemStorage;
+use kv_log::{LogOptions, Lsn};
 
 /// Holds each fsync until a given number of records were appended: as a slow disk would,
 /// so the next leader finds all of a round's threads waiting, deterministically.
@@ -42,12 +42,7 @@ fn one_fsync_serves_many_flushes() {
     const ROUNDS: u64 = 25;
     let gate = Arc::new(Gate::default());
     let hook_gate = Arc::clone(&gate);
-    let storage = common::HookedStorage {
-        inner: MemStorage::new(),
-        before_sync: Arc::new(move || hook_gate.wait()),
-    };
-    let fm = FileManager::open_with(storage, FileOptions::default()).unwrap();
-    let log = Arc::new(LogManager::open(Arc::new(fm), "wal").unwrap());
+    let log = common::open_hooked(move || hook_gate.wait());
     let before = log.stats();
     let barrier = Arc::new(Barrier::new(THREADS as usize));
     let threads: Vec<_> = (0..THREADS)

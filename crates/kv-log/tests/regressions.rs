@@ -5,8 +5,8 @@ mod common;
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 use common::{all, open};
-use kv_file::{Crash, FaultOp, FileManager, FileOptions, MemStorage, Storage};
-use kv_log::{Error, LogManager, LogOptions, Lsn};
+use kv_file::{Crash, FaultOp, MemStorage, Storage};
+use kv_log::{Error, LogOptions, Lsn};
 
 /// A gate that fsyncs wait at while it is closed.
 #[derive(Default)]
@@ -31,12 +31,7 @@ fn flushers_waiting_for_an_empty_next_batch_all_return() {
     let gate = Arc::new(Gate::default());
     gate.set_open(true);
     let hook_gate = Arc::clone(&gate);
-    let storage = common::HookedStorage {
-        inner: MemStorage::new(),
-        before_sync: Arc::new(move || hook_gate.wait()),
-    };
-    let fm = FileManager::open_with(storage, FileOptions::default()).unwrap();
-    let log = Arc::new(LogManager::open(Arc::new(fm), "wal").unwrap());
+    let log = common::open_hooked(move || hook_gate.wait());
     gate.set_open(false);
     let lsn = log.append(b"commit").unwrap();
     let leader = {

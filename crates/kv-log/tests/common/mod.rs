@@ -37,6 +37,16 @@ pub fn record(i: usize) -> Vec<u8> {
 /// disk would, without sleeping.
 pub type SyncHook = Arc<dyn Fn() + Send + Sync>;
 
+/// A log named "wal" on a fresh simulated disk whose every sync first runs `before_sync`.
+pub fn open_hooked(before_sync: impl Fn() + Send + Sync + 'static) -> Arc<LogManager> {
+    let storage = HookedStorage {
+        inner: MemStorage::new(),
+        before_sync: Arc::new(before_sync),
+    };
+    let fm = FileManager::open_with(storage, FileOptions::default()).unwrap();
+    Arc::new(LogManager::open(Arc::new(fm), "wal").unwrap())
+}
+
 /// A `MemStorage` whose files call a hook before every sync.
 #[derive(Clone)]
 pub struct HookedStorage {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use kv_file::{BlockId, FsStorage};
-use kv_tx::{Durability, Error, LockMode, LockTable, TxManager, TxOptions};
+use kv_tx::{Durability, Error, LockMode, LockTable, PageRead, TxManager, TxOptions};
 
 const VALUE: [u8; 100] = [0x5a; 100];
 

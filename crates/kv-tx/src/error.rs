@@ -83,6 +83,14 @@ pub enum Error {
         name: String,
     },
 
+    /// A read-only transaction's snapshot was ended because keeping the page images it needed
+    /// would have passed `TxOptions::snapshot_memory`. Begin a new one.
+    #[error("snapshot {snapshot} is too old: the page images it needs were released")]
+    SnapshotTooOld {
+        /// The commit sequence number the snapshot was taken at.
+        snapshot: u64,
+    },
+
     /// A page is damaged and the log holds no full image of it to repair it from.
     #[error("block {block} is damaged and the log has no image of it to repair it")]
     Unrepairable {

@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use kv_file::{BlockId, MemStorage};
-//! use kv_tx::{TxManager, TxOptions};
+//! use kv_tx::{PageRead, TxManager, TxOptions};
 //!
 //! # fn main() -> kv_tx::Result<()> {
 //! let storage = MemStorage::new();
@@ -89,13 +89,17 @@
 mod error;
 mod lock;
 mod manager;
+mod read;
 mod record;
 mod recovery;
 mod transaction;
+mod versions;
 
 pub use error::{Error, Result};
 pub use lock::{LockError, LockMode, LockStats, LockTable};
 pub use manager::{Durability, TxManager, TxOptions, TxStats, LOG_NAME, PAGE_LSN_SIZE};
+pub use read::{PageRead, ReadTransaction};
 pub use record::{LogRecord, TxnId};
 pub use recovery::RecoveryReport;
 pub use transaction::Transaction;
+pub use versions::SnapshotStats;

@@ -11,8 +11,10 @@ use kv_log::{LogManager, LogOptions, Lsn};
 use parking_lot::{Mutex, RwLock};
 
 use crate::lock::LockTable;
+use crate::read::ReadTransaction;
 use crate::record::{LogRecord, TxnId};
 use crate::recovery::{self, RecoveryReport};
+use crate::versions::{SnapshotStats, Versions};
 use crate::{Error, Result, Transaction};
 
 /// The name of the write-ahead log in the database directory.
@@ -49,6 +51,9 @@ pub struct TxOptions {
     /// How long a transaction waits for a lock before `LockTimeout`; `None` (the default)
     /// waits until granted — deadlocks are detected at once, not by timing out.
     pub lock_timeout: Option<std::time::Duration>,
+    /// Bytes of committed page images kept for read-only snapshots; past it, the oldest
+    /// snapshot ends with `SnapshotTooOld` rather than memory growing without bound.
+    pub snapshot_memory: usize,
 }
 
 impl Default for TxOptions {
@@ -60,6 +65,7 @@ impl Default for TxOptions {
             log: LogOptions::default(),
             buffer: BufferOptions::default(),
             lock_timeout: None,
+            snapshot_memory: 64 << 20,
         }
     }
 }
@@ -112,6 +118,8 @@ pub struct TxManager {
     horizon_gate: RwLock<()>,
     /// Shared and exclusive locks on pages, held to the end of each transaction.
     pub(crate) locks: LockTable<BlockId>,
+    /// Committed page images for read-only snapshots.
+    pub(crate) versions: Versions,
     /// One checkpoint at a time.
     checkpointing: Mutex<()>,
     /// Set when a rollback could not finish: its changes may be in pages in memory, so no
@@ -152,6 +160,7 @@ impl TxManager {
             horizon: AtomicU64::new(0),
             horizon_gate: RwLock::new(()),
             locks: LockTable::new(options.lock_timeout),
+            versions: Versions::new(options.snapshot_memory),
             checkpointing: Mutex::new(()),
             failed: Mutex::new(None),
             last_checkpoint: AtomicU64::new(0),
@@ -179,6 +188,15 @@ impl TxManager {
         };
         Ok(Transaction::new(self, txn, first))
     }
+
+    // ANCHOR: begin_read_only
+    /// Begins a read-only transaction on a snapshot of everything committed so far. It takes
+    /// no locks and writes nothing to the log.
+    pub fn begin_read_only(&self) -> Result<ReadTransaction<'_>> {
+        self.check_usable()?;
+        Ok(ReadTransaction::new(self, self.versions.begin()))
+    }
+    // ANCHOR_END: begin_read_only
 
     // ANCHOR: checkpoint
     /// Takes a checkpoint without stopping transactions: note where the log ends (R), write
@@ -250,6 +268,10 @@ impl TxManager {
     /// The first change of a page since the current checkpoint began is preceded by a full
     /// image of the page: if the page's next write to disk is torn by a crash, recovery
     /// rebuilds it from that image.
+    ///
+    /// With `keep_version` (a transaction's first change of the page), the page as it is —
+    /// its last committed image — is kept for snapshot readers before it changes.
+    #[allow(clippy::too_many_arguments)] // each is one fact about the change
     pub(crate) fn change_page(
         &self,
         guard: &PageGuard<'_>,
@@ -257,6 +279,7 @@ impl TxManager {
         offset: usize,
         bytes: &[u8],
         txn: TxnId,
+        keep_version: bool,
         make: impl FnOnce(Vec<u8>) -> LogRecord,
     ) -> Result<Lsn> {
         let payload_len = self.fm.block_size() - kv_file::TRAILER_SIZE;
@@ -271,6 +294,10 @@ impl TxManager {
             });
         }
         let mut page = guard.write();
+        if keep_version {
+            let image: Arc<[u8]> = Arc::from(page.payload());
+            self.versions.keep_pending(block, txn, image);
+        }
         let _horizon_fixed = self.horizon_gate.read();
         if page.get_u64(0)? < self.horizon.load(SeqCst) {
             let image = page.payload().to_vec();
@@ -354,7 +381,12 @@ impl TxManager {
         &self.locks
     }
 
-    /// The number of transactions running now.
+    /// Snapshot counters: open read-only transactions and the memory their page images hold.
+    pub fn snapshot_stats(&self) -> SnapshotStats {
+        self.versions.stats()
+    }
+
+    /// The number of read-write transactions running now.
     pub fn active_count(&self) -> usize {
         self.active.lock().len()
     }

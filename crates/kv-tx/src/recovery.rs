@@ -184,16 +184,17 @@ pub(crate) fn undo(mgr: &TxManager, txn: TxnId, mut last: Lsn) -> Result<()> {
                 ..
             } => {
                 let guard = mgr.pool.pin(&block)?;
-                last = mgr.change_page(&guard, &block, offset as usize, &before, txn, |_| {
-                    LogRecord::Compensation {
-                        txn,
-                        prev: last,
-                        undo_next: prev,
-                        block: block.clone(),
-                        offset,
-                        image: before.clone(),
-                    }
-                })?;
+                last =
+                    mgr.change_page(&guard, &block, offset as usize, &before, txn, false, |_| {
+                        LogRecord::Compensation {
+                            txn,
+                            prev: last,
+                            undo_next: prev,
+                            block: block.clone(),
+                            offset,
+                            image: before.clone(),
+                        }
+                    })?;
                 prev
             }
             LogRecord::Compensation { undo_next, .. } => undo_next,

@@ -1,14 +1,14 @@
 //! `Transaction`: logged reads and writes of typed values at (block, offset).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use byteorder::{ByteOrder, LittleEndian};
 use kv_buffer::PageGuard;
 use kv_file::BlockId;
 use kv_log::Lsn;
 
 use crate::lock::{LockError, LockMode};
-use crate::manager::{Durability, TxManager, PAGE_LSN_SIZE};
+use crate::manager::{Durability, TxManager};
+use crate::read::{copy_out, PageRead};
 use crate::record::{LogRecord, TxnId};
 use crate::recovery::undo;
 use crate::{Error, Result};
@@ -31,6 +31,8 @@ pub struct Transaction<'a> {
     pins: HashMap<BlockId, PageGuard<'a>>,
     /// Locks held, released together when it ends (strict two-phase locking).
     locks: HashMap<BlockId, LockMode>,
+    /// Pages changed so far: only the first change of each keeps a version for snapshots.
+    changed: HashSet<BlockId>,
     /// Set once committed or rolled back.
     ended: bool,
 }
@@ -43,6 +45,7 @@ impl<'a> Transaction<'a> {
             last: first,
             pins: HashMap::new(),
             locks: HashMap::new(),
+            changed: HashSet::new(),
             ended: false,
         }
     }
@@ -119,33 +122,14 @@ impl<'a> Transaction<'a> {
     }
 
     // ANCHOR: read_write
-    /// `len` bytes at `offset` of `block` (under a shared lock on the block).
-    pub fn read_bytes(&mut self, block: &BlockId, offset: usize, len: usize) -> Result<Vec<u8>> {
-        self.lock(block, LockMode::Shared)?;
-        let guard = self.guard(block)?;
-        let page = guard.read();
-        let end = offset
-            .checked_add(len)
-            .filter(|&e| e <= page.payload().len());
-        match end {
-            Some(end) if offset >= PAGE_LSN_SIZE => Ok(page.payload()[offset..end].to_vec()),
-            _ => Err(Error::BadOffset {
-                block: block.clone(),
-                offset,
-                len,
-                min: PAGE_LSN_SIZE,
-                max: page.payload().len(),
-            }),
-        }
-    }
-
     /// Writes `bytes` at `offset` of `block` (under an exclusive lock on the block), logging
     /// before- and after-images first.
     pub fn write_bytes(&mut self, block: &BlockId, offset: usize, bytes: &[u8]) -> Result<()> {
         self.lock(block, LockMode::Exclusive)?;
         let (mgr, id, prev) = (self.mgr, self.id, self.last);
         let guard = self.guard(block)?;
-        let lsn = mgr.change_page(&guard, block, offset, bytes, id, |before| {
+        let first_change = !self.changed.contains(block);
+        let lsn = mgr.change_page(&guard, block, offset, bytes, id, first_change, |before| {
             LogRecord::Update {
                 txn: id,
                 prev,
@@ -155,36 +139,23 @@ impl<'a> Transaction<'a> {
                 after: bytes.to_vec(),
             }
         })?;
+        drop(guard);
+        if first_change {
+            self.changed.insert(block.clone());
+        }
         self.last = lsn;
         Ok(())
     }
     // ANCHOR_END: read_write
-
-    /// The `u64` at `offset` of `block`.
-    pub fn get_u64(&mut self, block: &BlockId, offset: usize) -> Result<u64> {
-        Ok(LittleEndian::read_u64(&self.read_bytes(block, offset, 8)?))
-    }
 
     /// Sets the `u64` at `offset` of `block`.
     pub fn set_u64(&mut self, block: &BlockId, offset: usize, value: u64) -> Result<()> {
         self.write_bytes(block, offset, &value.to_le_bytes())
     }
 
-    /// The `i32` at `offset` of `block`.
-    pub fn get_i32(&mut self, block: &BlockId, offset: usize) -> Result<i32> {
-        Ok(LittleEndian::read_i32(&self.read_bytes(block, offset, 4)?))
-    }
-
     /// Sets the `i32` at `offset` of `block`.
     pub fn set_i32(&mut self, block: &BlockId, offset: usize, value: i32) -> Result<()> {
         self.write_bytes(block, offset, &value.to_le_bytes())
-    }
-
-    /// The length-prefixed string at `offset` of `block` (the layout `Page::set_string` uses).
-    pub fn get_string(&mut self, block: &BlockId, offset: usize) -> Result<String> {
-        let len = LittleEndian::read_u32(&self.read_bytes(block, offset, 4)?) as usize;
-        let bytes = self.read_bytes(block, offset + 4, len)?;
-        String::from_utf8(bytes).map_err(|_| kv_file::Error::InvalidUtf8 { offset }.into())
     }
 
     /// Sets a length-prefixed string at `offset` of `block`.
@@ -201,20 +172,27 @@ impl<'a> Transaction<'a> {
         Ok(Lsn(lsn))
     }
 
-    /// Adds a fresh block to `file` and returns it. (Not logged: recovery recreates a block
-    /// that a later change needs if a crash lost the append.)
+    // ANCHOR: end_of_file
+    /// Adds a fresh block to `file` and returns it, under an exclusive lock on the file's
+    /// end (see [`size`](Self::size)). (Not logged: recovery recreates a block that a later
+    /// change needs if a crash lost the append.)
     pub fn append(&mut self, file: &str) -> Result<BlockId> {
         self.check_active()?;
         self.mgr.check_file(file)?;
+        self.lock(&end_of_file(file), LockMode::Exclusive)?;
         Ok(self.mgr.fm.append(file)?)
     }
 
-    /// The number of blocks in `file`.
-    pub fn size(&self, file: &str) -> Result<u64> {
+    /// The number of blocks in `file`, under a shared lock on the file's end: a transaction
+    /// that reads "every block of the file" (a predicate) cannot have another transaction
+    /// append a block it would have read (a phantom) before it ends.
+    pub fn size(&mut self, file: &str) -> Result<u64> {
         self.check_active()?;
         self.mgr.check_file(file)?;
+        self.lock(&end_of_file(file), LockMode::Shared)?;
         Ok(self.mgr.fm.length(file)?)
     }
+    // ANCHOR_END: end_of_file
 
     /// Usable bytes per page for callers: the block's payload less the page LSN.
     pub fn page_capacity(&self) -> usize {
@@ -251,6 +229,7 @@ impl<'a> Transaction<'a> {
         match &durable {
             Ok(()) => {
                 self.mgr.active.lock().remove(&self.id);
+                self.mgr.versions.commit(self.id); // visible to snapshots from here on
             }
             Err(e) => self
                 .mgr
@@ -278,6 +257,7 @@ impl<'a> Transaction<'a> {
         match &result {
             Ok(()) => {
                 self.mgr.active.lock().remove(&self.id);
+                self.mgr.versions.abandon(self.id);
                 self.release_locks();
             }
             // The undo stopped half way: its changes may sit in pages in memory, where another
@@ -293,6 +273,16 @@ impl<'a> Transaction<'a> {
         }
         self.mgr.count_rollback();
         result
+    }
+}
+
+impl PageRead for Transaction<'_> {
+    /// Reads under a shared lock on the block, held to the end of the transaction.
+    fn read_into(&mut self, block: &BlockId, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.lock(block, LockMode::Shared)?;
+        let guard = self.guard(block)?;
+        let page = guard.read();
+        copy_out(page.payload(), block, offset, buf)
     }
 }
 
@@ -331,4 +321,10 @@ impl std::fmt::Debug for Transaction<'_> {
             .field("ended", &self.ended)
             .finish()
     }
+}
+
+/// The lock key that stands for the end of `file` (no real block has this number): shared
+/// by `size`, exclusive by `append`.
+pub(crate) fn end_of_file(file: &str) -> BlockId {
+    BlockId::new(file, u64::MAX)
 }

@@ -3,7 +3,7 @@
 //! Run with `cargo test -p kv-tx --test chapter5`.
 
 use kv_file::{BlockId, Crash, FaultOp, MemStorage};
-use kv_tx::{Error, TxManager, TxOptions};
+use kv_tx::{Error, PageRead, TxManager, TxOptions};
 
 fn open(storage: &MemStorage) -> TxManager {
     TxManager::open_with(storage.clone(), small()).unwrap()

@@ -7,7 +7,7 @@ use kv_file::{BlockId, Crash, MemStorage};
 use std::collections::HashMap;
 
 use kv_log::Lsn;
-use kv_tx::{LogRecord, TxManager, TxOptions};
+use kv_tx::{LogRecord, PageRead, TxManager, TxOptions};
 
 /// The rule torn-page repair rests on: after each checkpoint's redo point, the first record
 /// that touches a page is a full image of it. (A race between a checkpoint and a change once

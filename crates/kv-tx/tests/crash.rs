@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use kv_file::{BlockId, Crash, MemStorage};
-use kv_tx::{TxManager, TxOptions};
+use kv_tx::{PageRead, TxManager, TxOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

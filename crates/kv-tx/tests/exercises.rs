@@ -3,7 +3,7 @@
 //! `cargo test -p kv-tx --test exercises -- --ignored exercise_5_1`.
 
 use kv_file::MemStorage;
-use kv_tx::{Durability, TxManager, TxOptions};
+use kv_tx::{Durability, PageRead, TxManager, TxOptions};
 
 fn open(durability: Durability) -> TxManager {
     let mut options = TxOptions {

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use kv_file::{BlockId, MemStorage};
-use kv_tx::{Error, TxManager, TxOptions};
+use kv_tx::{Error, PageRead, TxManager, TxOptions};
 
 fn db(lock_timeout: Option<Duration>) -> (TxManager, BlockId, BlockId) {
     let mut o = TxOptions::default();
@@ -189,6 +189,40 @@ fn g2_item_write_skew_is_prevented() {
         (check.get_u64(&x, 8).unwrap(), check.get_u64(&y, 8).unwrap()),
         (1, 0)
     );
+}
+
+/// G2 over a predicate (phantoms): each transaction reads every record of file `t` — the
+/// predicate "all records" — finds too few, and inserts one by appending a block. Neither
+/// reads a block the other appends, so item locks alone would let both commit, each blind to
+/// the other's insert. Reading the file's size locks its end shared and appending locks it
+/// exclusive: the appends wait for each other's reads, a cycle, and one is refused.
+#[test]
+fn g2_predicate_phantom_insert_is_prevented() {
+    let (db, _, _) = db(None);
+    let queued = waits(&db);
+    let mut t1 = db.begin().unwrap();
+    let mut t2 = db.begin().unwrap();
+    let t1_id = t1.id();
+    for t in [&mut t1, &mut t2] {
+        let n = t.size("t").unwrap(); // t1: read every record; t2: the same
+        let records: u64 = (0..n)
+            .map(|i| t.get_u64(&BlockId::new("t", i), 8).unwrap())
+            .sum();
+        assert_eq!((n, records), (2, 0));
+    }
+    std::thread::scope(|s| {
+        let first = s.spawn(move || {
+            let b = t1.append("t")?; // waits for t2's read of the file's end
+            t1.set_u64(&b, 8, 1)?;
+            t1.commit()
+        });
+        while queued.recv().unwrap() != t1_id {}
+        assert!(matches!(t2.append("t"), Err(Error::Deadlock { .. })));
+        drop(t2);
+        first.join().unwrap().unwrap();
+    });
+    let mut check = db.begin().unwrap();
+    assert_eq!(check.size("t").unwrap(), 3, "one insert, not two");
 }
 
 #[test]

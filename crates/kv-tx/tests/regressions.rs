@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use kv_file::{BlockId, Crash, FaultOp, MemStorage};
-use kv_tx::{Durability, Error, TxManager, TxOptions};
+use kv_tx::{Durability, Error, PageRead, TxManager, TxOptions};
 
 fn options() -> TxOptions {
     let mut o = TxOptions::default();

@@ -1,0 +1,144 @@
+//! Reading pages: the [`PageRead`] trait that both kinds of transaction implement, and
+//! [`ReadTransaction`], which reads a snapshot and takes no locks.
+
+use byteorder::{ByteOrder, LittleEndian};
+use kv_file::BlockId;
+
+use crate::manager::{TxManager, PAGE_LSN_SIZE};
+use crate::versions::{Snapshot, TooOld};
+use crate::{Error, Result};
+
+/// Typed reads at (block, offset), the same for a read-write [`Transaction`](crate::Transaction)
+/// (which locks) and a read-only [`ReadTransaction`] (which reads its snapshot), so code
+/// above this layer can be written once for both.
+pub trait PageRead {
+    /// Fills `buf` with the bytes at `offset` of `block`: the one required method, and the
+    /// one that allocates nothing.
+    fn read_into(&mut self, block: &BlockId, offset: usize, buf: &mut [u8]) -> Result<()>;
+
+    /// `len` bytes at `offset` of `block`.
+    fn read_bytes(&mut self, block: &BlockId, offset: usize, len: usize) -> Result<Vec<u8>> {
+        let mut bytes = vec![0; len];
+        self.read_into(block, offset, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// The `u64` at `offset` of `block`.
+    fn get_u64(&mut self, block: &BlockId, offset: usize) -> Result<u64> {
+        let mut bytes = [0; 8];
+        self.read_into(block, offset, &mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    /// The `i32` at `offset` of `block`.
+    fn get_i32(&mut self, block: &BlockId, offset: usize) -> Result<i32> {
+        let mut bytes = [0; 4];
+        self.read_into(block, offset, &mut bytes)?;
+        Ok(i32::from_le_bytes(bytes))
+    }
+
+    /// The length-prefixed string at `offset` of `block` (the layout `Page::set_string` uses).
+    fn get_string(&mut self, block: &BlockId, offset: usize) -> Result<String> {
+        let mut len = [0; 4];
+        self.read_into(block, offset, &mut len)?;
+        let len = LittleEndian::read_u32(&len) as usize;
+        let bytes = self.read_bytes(block, offset + 4, len)?;
+        String::from_utf8(bytes).map_err(|_| kv_file::Error::InvalidUtf8 { offset }.into())
+    }
+}
+
+/// Copies `buf.len()` bytes at `offset` of a page's `payload` into `buf`, refusing the page
+/// LSN and anything past the payload.
+pub(crate) fn copy_out(
+    payload: &[u8],
+    block: &BlockId,
+    offset: usize,
+    buf: &mut [u8],
+) -> Result<()> {
+    let end = offset
+        .checked_add(buf.len())
+        .filter(|&end| end <= payload.len() && offset >= PAGE_LSN_SIZE);
+    match end {
+        Some(end) => {
+            buf.copy_from_slice(&payload[offset..end]);
+            Ok(())
+        }
+        None => Err(Error::BadOffset {
+            block: block.clone(),
+            offset,
+            len: buf.len(),
+            min: PAGE_LSN_SIZE,
+            max: payload.len(),
+        }),
+    }
+}
+
+// ANCHOR: read_transaction
+/// A read-only transaction: it sees exactly the read-write transactions that committed
+/// before it began — never an uncommitted change, never half of a transaction — takes no
+/// locks, never waits for a writer and never makes one wait.
+///
+/// Dropping it ends the snapshot, releasing the page images kept for it. A snapshot held
+/// while writers change more than `TxOptions::snapshot_memory` bytes of pages is ended early:
+/// its next read fails with [`Error::SnapshotTooOld`].
+pub struct ReadTransaction<'a> {
+    /// The manager: pool and version store.
+    mgr: &'a TxManager,
+    /// What this transaction sees.
+    snapshot: Snapshot,
+}
+// ANCHOR_END: read_transaction
+
+impl<'a> ReadTransaction<'a> {
+    pub(crate) fn new(mgr: &'a TxManager, snapshot: Snapshot) -> Self {
+        Self { mgr, snapshot }
+    }
+
+    /// The commit sequence number of the last commit this transaction sees.
+    pub fn snapshot(&self) -> u64 {
+        self.snapshot.csn
+    }
+
+    /// The number of blocks in `file` now (blocks appended since the snapshot read as they
+    /// were at the snapshot: fresh, all zero).
+    pub fn size(&self, file: &str) -> Result<u64> {
+        self.mgr.check_file(file)?;
+        Ok(self.mgr.fm.length(file)?)
+    }
+}
+
+impl PageRead for ReadTransaction<'_> {
+    // ANCHOR: snapshot_read
+    fn read_into(&mut self, block: &BlockId, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.mgr.check_file(block.file())?;
+        let guard = self.mgr.pool.pin(block)?;
+        // The read latch first: a writer keeps the page's committed image before it changes
+        // the page, under the write latch, so what we find next matches the page we see.
+        let page = guard.read();
+        match self.mgr.versions.image_for(block, self.snapshot) {
+            Ok(Some(image)) => {
+                drop(page);
+                copy_out(&image, block, offset, buf)
+            }
+            Ok(None) => copy_out(page.payload(), block, offset, buf),
+            Err(TooOld) => Err(Error::SnapshotTooOld {
+                snapshot: self.snapshot.csn,
+            }),
+        }
+    }
+    // ANCHOR_END: snapshot_read
+}
+
+impl Drop for ReadTransaction<'_> {
+    fn drop(&mut self) {
+        self.mgr.versions.end(self.snapshot);
+    }
+}
+
+impl std::fmt::Debug for ReadTransaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadTransaction")
+            .field("snapshot", &self.snapshot.csn)
+            .finish()
+    }
+}

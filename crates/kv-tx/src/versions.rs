@@ -1,0 +1,347 @@
+//! `Versions`: the committed page images that snapshot readers may still need.
+//!
+//! Every read-write transaction that commits changes gets a *commit sequence number* (CSN):
+//! 1, 2, 3, … in commit order. A read-only transaction's snapshot is the CSN of the last
+//! commit when it began; it must see exactly the transactions with a CSN up to it.
+//!
+//! When a writer first changes a page, the page holds its last committed image (strict 2PL:
+//! no one else has uncommitted changes there). That image is kept as the page's *pending*
+//! version. At commit it becomes a *committed* version tagged `until = CSN` — it is the
+//! page as every snapshot older than that CSN must see it — or is dropped at once if no
+//! snapshot is open. At rollback it is dropped (undo has restored the page to it). When the
+//! oldest snapshot ends, the versions no remaining snapshot needs are dropped.
+//!
+//! A snapshot reading a page takes the first committed version with `until` past its
+//! snapshot; failing that the pending version; failing that the page itself. Both sides look
+//! while holding the page's latch (the writer its write latch as it keeps the pending image,
+//! the reader its read latch), so a reader never sees a change whose image is not yet kept.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use kv_file::BlockId;
+use parking_lot::Mutex;
+
+use crate::record::TxnId;
+
+/// Memory and lifetime counters of snapshot reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    /// Read-only transactions open now.
+    pub active: usize,
+    /// Committed page images kept for them.
+    pub versions: usize,
+    /// Bytes held by those images (bounded by `TxOptions::snapshot_memory`).
+    pub version_bytes: usize,
+    /// Bytes held by the last committed images of pages that uncommitted writers have
+    /// changed (bounded by what the writers change; not subject to the cap).
+    pub pending_bytes: usize,
+    /// Snapshots ended with `SnapshotTooOld` because the cap was reached.
+    pub too_old: u64,
+    /// The CSN of the last commit that changed pages.
+    pub last_commit: u64,
+}
+
+/// The images of one page.
+#[derive(Default)]
+struct Chain {
+    /// Committed versions, oldest first: `(until, image)`.
+    committed: VecDeque<(u64, Arc<[u8]>)>,
+    /// The last committed image while an uncommitted writer changes the page.
+    pending: Option<(TxnId, Arc<[u8]>)>,
+}
+
+/// A reader's handle: its number and its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    /// Unique among readers, to end this one and no other.
+    pub id: u64,
+    /// The CSN of the last commit it sees.
+    pub csn: u64,
+}
+
+/// Why a snapshot read found nothing to read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TooOld;
+
+#[derive(Default)]
+struct State {
+    last_csn: u64,
+    next_reader: u64,
+    /// Open snapshots, oldest first: `(csn, reader id)`.
+    snapshots: BTreeSet<(u64, u64)>,
+    /// Readers ended by the cap, told at their next read.
+    expired: HashSet<u64>,
+    chains: HashMap<BlockId, Chain>,
+    /// Pages with a pending image, by writer: committed or dropped together.
+    by_writer: HashMap<TxnId, Vec<BlockId>>,
+    /// Committed versions in `until` order, which is also each chain's order: the front is
+    /// always the oldest version of its page, so garbage collection pops from here.
+    retired: VecDeque<(u64, BlockId)>,
+    version_bytes: usize,
+    pending_bytes: usize,
+    too_old: u64,
+}
+
+// ANCHOR: versions
+/// The version store: one mutex over small, bounded critical sections (images are shared
+/// `Arc`s, copied outside it).
+pub(crate) struct Versions {
+    state: Mutex<State>,
+    /// Committed images may hold at most this many bytes before the oldest snapshot ends.
+    cap: usize,
+}
+// ANCHOR_END: versions
+
+impl Versions {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            cap,
+        }
+    }
+
+    /// Opens a snapshot of everything committed so far.
+    pub fn begin(&self) -> Snapshot {
+        let mut s = self.state.lock();
+        s.next_reader += 1;
+        let snap = Snapshot {
+            id: s.next_reader,
+            csn: s.last_csn,
+        };
+        s.snapshots.insert((snap.csn, snap.id));
+        snap
+    }
+
+    /// Closes a snapshot, dropping the versions only it needed.
+    pub fn end(&self, snap: Snapshot) {
+        let mut s = self.state.lock();
+        s.snapshots.remove(&(snap.csn, snap.id));
+        s.expired.remove(&snap.id);
+        s.collect();
+    }
+
+    /// Keeps `image`, the last committed content of `block`, before `txn` first changes it.
+    /// Called with the page's write latch held. A second call by the same writer is a no-op.
+    pub fn keep_pending(&self, block: &BlockId, txn: TxnId, image: Arc<[u8]>) {
+        let mut s = self.state.lock();
+        let chain = s.chains.entry(block.clone()).or_default();
+        if chain
+            .pending
+            .as_ref()
+            .is_some_and(|(writer, _)| *writer == txn)
+        {
+            return;
+        }
+        let len = image.len();
+        // Another writer's image here means that writer never ended (a failed commit stops
+        // the manager before anyone else can lock the page): the newer image is the one to
+        // keep, and the old writer must not claim it.
+        if let Some((writer, old)) = chain.pending.replace((txn, image)) {
+            s.pending_bytes -= old.len();
+            if let Some(blocks) = s.by_writer.get_mut(&writer) {
+                blocks.retain(|b| b != block);
+            }
+        }
+        s.pending_bytes += len;
+        s.by_writer.entry(txn).or_default().push(block.clone());
+    }
+
+    // ANCHOR: commit
+    /// `txn` committed: its pending images become versions for the snapshots open now, and
+    /// its changes become visible to snapshots opened from now on. Returns its CSN (the last
+    /// CSN, unchanged, if it changed no page). Called before its locks are released, so CSN
+    /// order agrees with the order in which conflicting transactions committed.
+    pub fn commit(&self, txn: TxnId) -> u64 {
+        let mut s = self.state.lock();
+        let Some(blocks) = s.by_writer.remove(&txn) else {
+            return s.last_csn;
+        };
+        let csn = s.last_csn + 1;
+        let keep = !s.snapshots.is_empty();
+        for block in blocks {
+            let Some(chain) = s.chains.get_mut(&block) else {
+                continue;
+            };
+            let Some((_, image)) = chain.pending.take() else {
+                continue;
+            };
+            let len = image.len();
+            if keep {
+                chain.committed.push_back((csn, image));
+                s.retired.push_back((csn, block));
+                s.version_bytes += len;
+            } else if chain.committed.is_empty() {
+                s.chains.remove(&block);
+            }
+            s.pending_bytes -= len;
+        }
+        s.last_csn = csn;
+        s.enforce_cap(self.cap);
+        csn
+    }
+    // ANCHOR_END: commit
+
+    /// `txn` rolled back: its pages hold their pending images again, which are dropped.
+    pub fn abandon(&self, txn: TxnId) {
+        let mut s = self.state.lock();
+        for block in s.by_writer.remove(&txn).unwrap_or_default() {
+            if let Some(chain) = s.chains.get_mut(&block) {
+                if let Some((_, image)) = chain.pending.take() {
+                    let empty = chain.committed.is_empty();
+                    s.pending_bytes -= image.len();
+                    if empty {
+                        s.chains.remove(&block);
+                    }
+                }
+            }
+        }
+    }
+
+    // ANCHOR: image_for
+    /// The image of `block` that `snap` must read, or `None` if the page itself is that image.
+    /// Called with the page's read latch held.
+    pub fn image_for(&self, block: &BlockId, snap: Snapshot) -> Result<Option<Arc<[u8]>>, TooOld> {
+        let s = self.state.lock();
+        if s.expired.contains(&snap.id) {
+            return Err(TooOld);
+        }
+        let Some(chain) = s.chains.get(block) else {
+            return Ok(None);
+        };
+        let committed = chain.committed.iter().find(|(until, _)| *until > snap.csn);
+        Ok(committed
+            .map(|(_, image)| image)
+            .or(chain.pending.as_ref().map(|(_, image)| image))
+            .cloned())
+    }
+    // ANCHOR_END: image_for
+
+    pub fn stats(&self) -> SnapshotStats {
+        let s = self.state.lock();
+        SnapshotStats {
+            active: s.snapshots.len(),
+            versions: s.retired.len(),
+            version_bytes: s.version_bytes,
+            pending_bytes: s.pending_bytes,
+            too_old: s.too_old,
+            last_commit: s.last_csn,
+        }
+    }
+}
+
+impl State {
+    /// Drops every committed version that no open snapshot needs: a version with `until = c`
+    /// is needed only by snapshots older than `c`.
+    fn collect(&mut self) {
+        let oldest = self.snapshots.first().map(|&(csn, _)| csn);
+        while let Some(&(until, _)) = self.retired.front() {
+            if oldest.is_some_and(|oldest| until > oldest) {
+                break;
+            }
+            let (_, block) = self.retired.pop_front().expect("front exists");
+            let chain = self
+                .chains
+                .get_mut(&block)
+                .expect("a retired version's chain");
+            let (_, image) = chain.committed.pop_front().expect("its oldest version");
+            self.version_bytes -= image.len();
+            if chain.committed.is_empty() && chain.pending.is_none() {
+                self.chains.remove(&block);
+            }
+        }
+    }
+
+    /// Ends the oldest snapshots until the committed versions fit in `cap` bytes.
+    fn enforce_cap(&mut self, cap: usize) {
+        while self.version_bytes > cap {
+            let Some((_, id)) = self.snapshots.pop_first() else {
+                break;
+            };
+            self.expired.insert(id);
+            self.too_old += 1;
+            self.collect();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(byte: u8) -> Arc<[u8]> {
+        Arc::from(vec![byte; 16])
+    }
+
+    fn read(v: &Versions, b: &BlockId, snap: Snapshot) -> Option<u8> {
+        v.image_for(b, snap).unwrap().map(|i| i[0])
+    }
+
+    #[test]
+    fn each_snapshot_reads_the_image_of_its_time() {
+        let v = Versions::new(usize::MAX);
+        let b = BlockId::new("t", 0);
+        let s0 = v.begin();
+        v.keep_pending(&b, 1, image(0)); // page held 0; t1 writes 1
+        assert_eq!(read(&v, &b, s0), Some(0), "uncommitted change hidden");
+        assert_eq!(v.commit(1), 1);
+        let s1 = v.begin();
+        assert_eq!(read(&v, &b, s1), None, "sees the page (1)");
+        v.keep_pending(&b, 2, image(1)); // t2 writes 2
+        assert_eq!(v.commit(2), 2);
+        assert_eq!(read(&v, &b, s0), Some(0));
+        assert_eq!(read(&v, &b, s1), Some(1));
+        assert_eq!(v.stats().versions, 2);
+        v.end(s0);
+        assert_eq!(v.stats().versions, 1, "version 0 only served s0");
+        v.end(s1);
+        assert_eq!(
+            v.stats(),
+            SnapshotStats {
+                last_commit: 2,
+                ..SnapshotStats::default()
+            }
+        );
+        assert!(v.state.lock().chains.is_empty());
+    }
+
+    #[test]
+    fn without_snapshots_commits_keep_nothing_and_rollbacks_drop_their_image() {
+        let v = Versions::new(usize::MAX);
+        let b = BlockId::new("t", 0);
+        v.keep_pending(&b, 1, image(0));
+        v.keep_pending(&b, 1, image(9)); // second change by the same writer: no-op
+        assert_eq!(v.stats().pending_bytes, 16);
+        let s = v.begin();
+        assert_eq!(read(&v, &b, s), Some(0));
+        v.abandon(1);
+        assert_eq!(read(&v, &b, s), None);
+        v.end(s);
+        v.keep_pending(&b, 2, image(0));
+        v.commit(2);
+        assert_eq!(v.stats().version_bytes + v.stats().pending_bytes, 0);
+        assert_eq!(v.commit(3), 1, "a commit that changed nothing takes no CSN");
+    }
+
+    #[test]
+    fn the_cap_ends_the_oldest_snapshot() {
+        let v = Versions::new(20);
+        let (a, b) = (BlockId::new("t", 0), BlockId::new("t", 1));
+        let old = v.begin();
+        v.keep_pending(&a, 1, image(0));
+        v.commit(1);
+        let young = v.begin();
+        v.keep_pending(&b, 2, image(0));
+        v.commit(2); // 32 bytes > 20: `old` goes, and version 1 with it
+        assert_eq!(v.image_for(&a, old), Err(TooOld));
+        assert_eq!(read(&v, &b, young), Some(0));
+        let stats = v.stats();
+        assert_eq!(
+            (stats.too_old, stats.active, stats.version_bytes),
+            (1, 1, 16)
+        );
+        v.end(old);
+        v.end(young);
+        assert_eq!(v.stats().version_bytes, 0);
+    }
+}

@@ -73,8 +73,9 @@
 //!   Reading a block and then writing it (shared, then an upgrade) deadlocks easily under
 //!   contention; the victims retry. An update lock mode is the usual remedy.
 //! - Read-only snapshot transactions do not exist yet (chapter 6, next).
-//! - Rollback rereads the transaction's records from the log; the newest is usually not
-//!   durable yet, so a rollback costs one fsync (exercise 5.1).
+//! - Rollback undoes from before-images the transaction keeps in memory, up to
+//!   [`UNDO_IN_MEMORY`] bytes; a bigger transaction rolls back from the log, which must be
+//!   flushed to be read: one fsync (exercise 5.1).
 //! - A rollback that cannot finish (no buffer frame, an I/O error) stops the manager: new
 //!   transactions and checkpoints get `NeedsRecovery` until the database is reopened.
 //! - Recovery holds the log since the last checkpoint in memory; a long-running transaction,
@@ -101,5 +102,5 @@ pub use manager::{Durability, TxManager, TxOptions, TxStats, LOG_NAME, PAGE_LSN_
 pub use read::{PageRead, ReadTransaction};
 pub use record::{LogRecord, TxnId};
 pub use recovery::RecoveryReport;
-pub use transaction::Transaction;
+pub use transaction::{Transaction, UNDO_IN_MEMORY};
 pub use versions::SnapshotStats;

@@ -270,7 +270,8 @@ impl TxManager {
     /// rebuilds it from that image.
     ///
     /// With `keep_version` (a transaction's first change of the page), the page as it is —
-    /// its last committed image — is kept for snapshot readers before it changes.
+    /// its last committed image — is kept for snapshot readers before it changes. Returns
+    /// the change's LSN and its record (whose before-image the caller may keep for undo).
     #[allow(clippy::too_many_arguments)] // each is one fact about the change
     pub(crate) fn change_page(
         &self,
@@ -281,7 +282,7 @@ impl TxManager {
         txn: TxnId,
         keep_version: bool,
         make: impl FnOnce(Vec<u8>) -> LogRecord,
-    ) -> Result<Lsn> {
+    ) -> Result<(Lsn, LogRecord)> {
         let payload_len = self.fm.block_size() - kv_file::TRAILER_SIZE;
         let end = offset.checked_add(bytes.len());
         if offset < PAGE_LSN_SIZE || end.is_none_or(|end| end > payload_len) {
@@ -309,11 +310,12 @@ impl TxManager {
             self.counters.page_images.fetch_add(1, Relaxed);
         }
         let before = page.payload()[offset..offset + bytes.len()].to_vec();
-        let lsn = self.log.append(&make(before).encode())?;
+        let record = make(before);
+        let lsn = self.log.append(&record.encode())?;
         page.payload_mut()[offset..offset + bytes.len()].copy_from_slice(bytes);
         page.set_u64(0, lsn.0)?;
         page.set_modified(txn, lsn);
-        Ok(lsn)
+        Ok((lsn, record))
     }
     // ANCHOR_END: change_page
 

@@ -183,18 +183,13 @@ pub(crate) fn undo(mgr: &TxManager, txn: TxnId, mut last: Lsn) -> Result<()> {
                 before,
                 ..
             } => {
-                let guard = mgr.pool.pin(&block)?;
-                last =
-                    mgr.change_page(&guard, &block, offset as usize, &before, txn, false, |_| {
-                        LogRecord::Compensation {
-                            txn,
-                            prev: last,
-                            undo_next: prev,
-                            block: block.clone(),
-                            offset,
-                            image: before.clone(),
-                        }
-                    })?;
+                let step = UndoStep {
+                    prev,
+                    block,
+                    offset,
+                    before,
+                };
+                last = undo_step(mgr, txn, last, &step)?;
                 prev
             }
             LogRecord::Compensation { undo_next, .. } => undo_next,
@@ -213,3 +208,60 @@ pub(crate) fn undo(mgr: &TxManager, txn: TxnId, mut last: Lsn) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: undo
+
+/// One change to undo: where it was, what was there before, and the record before it in
+/// its transaction's chain (where undo goes next).
+#[derive(Debug)]
+pub(crate) struct UndoStep {
+    /// The transaction's record before the change.
+    pub prev: Lsn,
+    /// The page changed.
+    pub block: BlockId,
+    /// Where in the page.
+    pub offset: u32,
+    /// The bytes there before the change.
+    pub before: Vec<u8>,
+}
+
+/// Restores the bytes of `step`, logging a compensation record linked after `last`; returns
+/// the compensation's LSN.
+fn undo_step(mgr: &TxManager, txn: TxnId, last: Lsn, step: &UndoStep) -> Result<Lsn> {
+    let guard = mgr.pool.pin(&step.block)?;
+    let offset = step.offset as usize;
+    let (lsn, _) = mgr.change_page(
+        &guard,
+        &step.block,
+        offset,
+        &step.before,
+        txn,
+        false,
+        |_| LogRecord::Compensation {
+            txn,
+            prev: last,
+            undo_next: step.prev,
+            block: step.block.clone(),
+            offset: step.offset,
+            image: step.before.clone(),
+        },
+    )?;
+    Ok(lsn)
+}
+
+// ANCHOR: undo_in_memory
+/// Undoes transaction `txn` from the undo steps it kept in memory (oldest first), exactly as
+/// [`undo`] would from the log — the same compensation records, the same `Rollback` — but
+/// without reading the log, which would have to be flushed (an fsync) to be read.
+pub(crate) fn undo_in_memory(
+    mgr: &TxManager,
+    txn: TxnId,
+    mut last: Lsn,
+    steps: Vec<UndoStep>,
+) -> Result<()> {
+    for step in steps.iter().rev() {
+        last = undo_step(mgr, txn, last, step)?;
+    }
+    mgr.log
+        .append(&LogRecord::Rollback { txn, prev: last }.encode())?;
+    Ok(())
+}
+// ANCHOR_END: undo_in_memory

@@ -10,7 +10,11 @@ use crate::lock::{LockError, LockMode};
 use crate::manager::{Durability, TxManager};
 use crate::read::{copy_out, PageRead};
 use crate::record::{LogRecord, TxnId};
-use crate::recovery::undo;
+use crate::recovery::{undo, undo_in_memory, UndoStep};
+
+/// Before-images a transaction keeps in memory for rollback. Past this, it forgets them and
+/// rolls back from the log instead — which must be flushed to be read (an fsync).
+pub const UNDO_IN_MEMORY: usize = 1 << 20;
 use crate::{Error, Result};
 
 /// A read-write transaction. Every change is logged before it is made; `commit` makes it
@@ -33,6 +37,11 @@ pub struct Transaction<'a> {
     locks: HashMap<BlockId, LockMode>,
     /// Pages changed so far: only the first change of each keeps a version for snapshots.
     changed: HashSet<BlockId>,
+    /// Its changes' before-images, oldest first, so rollback need not read the log; `None`
+    /// once they passed `UNDO_IN_MEMORY` bytes.
+    undo: Option<Vec<UndoStep>>,
+    /// Bytes of before-images in `undo`.
+    undo_bytes: usize,
     /// Set once committed or rolled back.
     ended: bool,
 }
@@ -46,6 +55,8 @@ impl<'a> Transaction<'a> {
             pins: HashMap::new(),
             locks: HashMap::new(),
             changed: HashSet::new(),
+            undo: Some(Vec::new()),
+            undo_bytes: 0,
             ended: false,
         }
     }
@@ -129,22 +140,42 @@ impl<'a> Transaction<'a> {
         let (mgr, id, prev) = (self.mgr, self.id, self.last);
         let guard = self.guard(block)?;
         let first_change = !self.changed.contains(block);
-        let lsn = mgr.change_page(&guard, block, offset, bytes, id, first_change, |before| {
-            LogRecord::Update {
-                txn: id,
-                prev,
-                block: block.clone(),
-                offset: offset as u32,
-                before,
-                after: bytes.to_vec(),
-            }
-        })?;
+        let (lsn, record) =
+            mgr.change_page(&guard, block, offset, bytes, id, first_change, |before| {
+                LogRecord::Update {
+                    txn: id,
+                    prev,
+                    block: block.clone(),
+                    offset: offset as u32,
+                    before,
+                    after: bytes.to_vec(),
+                }
+            })?;
         drop(guard);
         if first_change {
             self.changed.insert(block.clone());
         }
+        if let LogRecord::Update { before, .. } = record {
+            self.keep_undo(prev, block, offset as u32, before);
+        }
         self.last = lsn;
         Ok(())
+    }
+
+    /// Remembers how to undo a change, while the transaction's before-images fit in memory.
+    fn keep_undo(&mut self, prev: Lsn, block: &BlockId, offset: u32, before: Vec<u8>) {
+        self.undo_bytes += before.len();
+        if self.undo_bytes > UNDO_IN_MEMORY {
+            self.undo = None; // roll back from the log
+        }
+        if let Some(steps) = &mut self.undo {
+            steps.push(UndoStep {
+                prev,
+                block: block.clone(),
+                offset,
+                before,
+            });
+        }
     }
     // ANCHOR_END: read_write
 
@@ -253,7 +284,10 @@ impl<'a> Transaction<'a> {
     fn finish_rollback(&mut self) -> Result<()> {
         self.ended = true;
         self.pins.clear();
-        let result = undo(self.mgr, self.id, self.last);
+        let result = match self.undo.take() {
+            Some(steps) => undo_in_memory(self.mgr, self.id, self.last, steps),
+            None => undo(self.mgr, self.id, self.last),
+        };
         match &result {
             Ok(()) => {
                 self.mgr.active.lock().remove(&self.id);

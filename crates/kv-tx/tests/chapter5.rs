@@ -73,6 +73,44 @@ fn rollback_restores_the_before_images() {
     );
 }
 
+/// Rollback undoes from the before-images the transaction kept, so it reads no log and
+/// needs no fsync; a transaction too big to keep them rolls back from the log instead.
+#[test]
+fn rollback_needs_no_fsync_unless_the_transaction_is_too_big_to_remember() {
+    let mut options = small();
+    options.durability = kv_tx::Durability::NoSync;
+    let db = TxManager::open_with(MemStorage::new(), options).unwrap();
+    let mut tx = db.begin().unwrap();
+    let blocks: Vec<BlockId> = (0..4).map(|_| tx.append("t").unwrap()).collect();
+    tx.set_u64(&blocks[0], 8, 5).unwrap();
+    tx.commit().unwrap();
+    let fsyncs = db.log().stats().fsyncs;
+    let mut tx = db.begin().unwrap();
+    tx.set_u64(&blocks[0], 8, 6).unwrap();
+    tx.set_u64(&blocks[0], 8, 7).unwrap();
+    tx.rollback().unwrap();
+    assert_eq!(db.log().stats().fsyncs, fsyncs, "rolled back from memory");
+    assert_eq!(db.begin().unwrap().get_u64(&blocks[0], 8).unwrap(), 5);
+
+    let mut tx = db.begin().unwrap();
+    let page = tx.page_capacity();
+    let chunk = vec![9u8; page - 16];
+    for i in 0..=(kv_tx::UNDO_IN_MEMORY / chunk.len()) {
+        tx.write_bytes(&blocks[i % blocks.len()], 16, &chunk)
+            .unwrap();
+    }
+    tx.rollback().unwrap();
+    assert!(db.log().stats().fsyncs > fsyncs, "rolled back from the log");
+    let mut check = db.begin().unwrap();
+    assert_eq!(check.get_u64(&blocks[0], 8).unwrap(), 5);
+    for b in &blocks {
+        assert_eq!(
+            check.read_bytes(b, 16, chunk.len()).unwrap(),
+            vec![0; chunk.len()]
+        );
+    }
+}
+
 #[test]
 fn a_crash_undoes_uncommitted_changes_even_if_they_reached_the_disk() {
     let storage = MemStorage::new();

@@ -8,9 +8,12 @@
 //!
 //! - `kv-tx/lock`: an uncontended shared lock acquired and released, beside a bare
 //!   `parking_lot::Mutex` lock/unlock (`baseline`).
-//! - `kv-tx/bank_nosync`: transfer transactions (read two accounts, write both) on 8
+//! - `kv-tx/bank_<policy>`: transfer transactions (read two accounts, write both) on 8
 //!   accounts in 4 pages, `NoSync`, from 1, 2, 4 and 8 threads, deadlock victims retrying;
-//!   reading then writing (shared locks upgraded) and locking for update first.
+//!   reading then writing (shared locks upgraded) and locking for update first; under each
+//!   deadlock policy: detection, wait-die, and a 1 ms timeout.
+//! - `kv-tx/audit`: a transaction reading all 8 accounts — read-only on a snapshot, or
+//!   read-write under shared locks — alone, and while another thread runs transfers.
 //!
 //! Run with `cargo bench -p kv-tx`, then `python3 benches/ratios.py`.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
@@ -21,13 +24,22 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use kv_file::{BlockId, FsStorage};
-use kv_tx::{Durability, Error, LockMode, LockTable, PageRead, TxManager, TxOptions};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use kv_tx::{
+    DeadlockPolicy, Durability, Error, LockMode, LockTable, PageRead, TxManager, TxOptions,
+};
 
 const VALUE: [u8; 100] = [0x5a; 100];
 
 fn open(dir: &std::path::Path, durability: Durability) -> TxManager {
+    open_with(dir, durability, DeadlockPolicy::Detect)
+}
+
+fn open_with(dir: &std::path::Path, durability: Durability, deadlock: DeadlockPolicy) -> TxManager {
     let options = TxOptions {
         durability,
+        deadlock,
         ..TxOptions::default()
     };
     TxManager::open_with(FsStorage::open(dir).expect("dir"), options).expect("open")
@@ -150,7 +162,7 @@ fn bank(
                 })();
                 match moved {
                     Ok(()) => break tx.commit().expect("commit"),
-                    Err(Error::Deadlock { .. }) => continue,
+                    Err(Error::Deadlock { .. } | Error::LockTimeout { .. }) => continue,
                     Err(e) => panic!("{e}"),
                 }
             }
@@ -158,28 +170,98 @@ fn bank(
     })
 }
 
-fn bank_nosync(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = open(&dir.path().join("bank"), Durability::NoSync);
+/// A NoSync database with 8 accounts, two per page.
+fn bank_db(dir: &std::path::Path, deadlock: DeadlockPolicy) -> (TxManager, Vec<(BlockId, usize)>) {
+    let db = open_with(dir, Durability::NoSync, deadlock);
     let blocks = pages(&db, 4);
-    let accounts: Vec<(BlockId, usize)> = (0..8)
+    let accounts = (0..8)
         .map(|i| (blocks[i / 2].clone(), 8 + (i % 2) * 8))
         .collect();
-    let mut g = c.benchmark_group("kv-tx/bank_nosync");
+    (db, accounts)
+}
+
+fn bank_nosync(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policies = [
+        ("detect", DeadlockPolicy::Detect),
+        ("wait_die", DeadlockPolicy::WaitDie),
+        (
+            "timeout_1ms",
+            DeadlockPolicy::Timeout(Duration::from_millis(1)),
+        ),
+    ];
+    for (name, policy) in policies {
+        let (db, accounts) = bank_db(&dir.path().join(name), policy);
+        let mut g = c.benchmark_group(format!("kv-tx/bank_{name}"));
+        bank_group(&mut g, &db, &accounts);
+        g.finish();
+        println!("bank {name} lock stats: {:?}", db.locks().stats());
+    }
+}
+
+fn bank_group(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    db: &TxManager,
+    accounts: &[(BlockId, usize)],
+) {
     for threads in [1usize, 2, 4, 8] {
         g.bench_with_input(
             BenchmarkId::new("read_then_write", threads),
             &threads,
-            |b, &t| b.iter_custom(|iters| bank(&db, &accounts, t, iters, false)),
+            |b, &t| b.iter_custom(|iters| bank(db, accounts, t, iters, false)),
         );
         g.bench_with_input(
             BenchmarkId::new("for_update", threads),
             &threads,
-            |b, &t| b.iter_custom(|iters| bank(&db, &accounts, t, iters, true)),
+            |b, &t| b.iter_custom(|iters| bank(db, accounts, t, iters, true)),
         );
     }
+}
+
+/// Sums the 8 accounts in one transaction of either kind.
+fn audit(db: &TxManager, accounts: &[(BlockId, usize)], snapshot: bool) -> u64 {
+    let sum = |tx: &mut dyn PageRead| -> kv_tx::Result<u64> {
+        accounts.iter().map(|(b, off)| tx.get_u64(b, *off)).sum()
+    };
+    if snapshot {
+        return sum(&mut db.begin_read_only().expect("begin")).expect("read");
+    }
+    loop {
+        let mut tx = db.begin().expect("begin");
+        match sum(&mut tx) {
+            Ok(total) => {
+                tx.commit().expect("commit");
+                return total;
+            }
+            Err(Error::Deadlock { .. }) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+fn audits(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (db, accounts) = bank_db(&dir.path().join("audit"), DeadlockPolicy::Detect);
+    let mut g = c.benchmark_group("kv-tx/audit");
+    for (name, snapshot) in [("snapshot", true), ("locking", false)] {
+        g.bench_function(format!("{name}_alone"), |b| {
+            b.iter(|| audit(&db, &accounts, snapshot))
+        });
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Relaxed) {
+                    bank(&db, &accounts, 1, 100, true);
+                }
+            });
+            g.bench_function(format!("{name}_with_writer"), |b| {
+                b.iter(|| audit(&db, &accounts, snapshot))
+            });
+            stop.store(true, Relaxed);
+        });
+    }
     g.finish();
-    println!("bank lock stats: {:?}", db.locks().stats());
+    println!("audit snapshot stats: {:?}", db.snapshot_stats());
 }
 
 criterion_group! {
@@ -188,6 +270,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    targets = durable, nosync, locks, bank_nosync
+    targets = durable, nosync, locks, bank_nosync, audits
 }
 criterion_main!(benches);

@@ -97,7 +97,7 @@ mod transaction;
 mod versions;
 
 pub use error::{Error, Result};
-pub use lock::{LockError, LockMode, LockStats, LockTable};
+pub use lock::{DeadlockPolicy, LockError, LockMode, LockStats, LockTable};
 pub use manager::{Durability, TxManager, TxOptions, TxStats, LOG_NAME, PAGE_LSN_SIZE};
 pub use read::{PageRead, ReadTransaction};
 pub use record::{LogRecord, TxnId};

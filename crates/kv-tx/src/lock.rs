@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -18,6 +19,46 @@ pub enum LockMode {
     Shared,
     /// One transaction holds it, to write; no one else holds it in any mode.
     Exclusive,
+}
+
+// ANCHOR: policy
+/// What a request does about deadlocks when it must wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeadlockPolicy {
+    /// Search the waits-for graph before waiting; if waiting would close a cycle, the
+    /// requester is the victim. Only real deadlocks abort anything.
+    #[default]
+    Detect,
+    /// Wait-die (Rosenkrantz, Stearns & Lewis 1978): an older transaction (smaller number)
+    /// may wait for younger ones; a younger one that would wait for an older one "dies" at
+    /// once. Waits only go from old to young, so no cycle can form — but some victims were
+    /// never deadlocked. A retry gets a new, younger number, so a transaction can lose
+    /// repeatedly; the original wait-die keeps the first number across retries.
+    WaitDie,
+    /// No prevention or detection: a request that waits longer than this gives up with
+    /// `Timeout`. Deadlocked transactions sit blocked until then; innocent slow waits time out
+    /// too. The baseline the other two are measured against.
+    Timeout(Duration),
+}
+// ANCHOR_END: policy
+
+impl std::str::FromStr for DeadlockPolicy {
+    type Err = String;
+
+    /// `detect`, `wait-die`, or `timeout=<milliseconds>` (for configuration files and flags).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "detect" => Ok(Self::Detect),
+            "wait-die" => Ok(Self::WaitDie),
+            _ => s
+                .strip_prefix("timeout=")
+                .and_then(|ms| ms.parse().ok())
+                .map(|ms| Self::Timeout(Duration::from_millis(ms)))
+                .ok_or_else(|| {
+                    format!("unknown deadlock policy {s:?}: detect, wait-die or timeout=<ms>")
+                }),
+        }
+    }
 }
 
 /// Why a lock was not granted.
@@ -39,6 +80,8 @@ pub struct LockStats {
     pub deadlocks: u64,
     /// Requests that waited past the timeout.
     pub timeouts: u64,
+    /// Requests refused by wait-die (counted in `deadlocks` too).
+    pub died: u64,
 }
 
 /// One waiting request, in arrival order.
@@ -53,6 +96,8 @@ struct Waiter {
 struct Entry {
     holders: HashMap<TxnId, LockMode>,
     queue: VecDeque<Waiter>,
+    /// Where this lock's waiters sleep: a change to one lock wakes only its own waiters.
+    changed: Arc<Condvar>,
 }
 
 impl Entry {
@@ -60,7 +105,15 @@ impl Entry {
         Self {
             holders: HashMap::new(),
             queue: VecDeque::new(),
+            changed: Arc::new(Condvar::new()),
         }
+    }
+
+    /// Everyone `txn`'s request for `mode` waits for: conflicting holders and earlier
+    /// conflicting waiters.
+    fn blockers(&self, txn: TxnId, mode: LockMode) -> impl Iterator<Item = TxnId> + '_ {
+        self.conflicting_holders(txn, mode)
+            .chain(self.conflicting_ahead(txn, mode))
     }
 
     /// Whether `txn` already holds the lock strongly enough.
@@ -113,19 +166,19 @@ fn conflicts(a: LockMode, b: LockMode) -> bool {
 // ANCHOR: lock_table
 /// Locks on keys of any type `K` (block ids for pages; a higher layer may lock its own
 /// resources). One mutex guards the table for the few instructions of a request; a waiting
-/// thread sleeps on its lock's condition variable, with the mutex released.
+/// thread sleeps on its lock's own condition variable, with the mutex released, and is woken
+/// only when that lock's holders or queue change.
 pub struct LockTable<K> {
     /// Every lock with a holder or a waiter.
     entries: Mutex<HashMap<K, Entry>>,
-    /// Woken whenever a lock is released or a queue shrinks; every waiter then re-checks its
-    /// own request. (Waits are rare; one condition variable keeps wake-ups simple to reason
-    /// about.)
-    changed: Condvar,
-    /// How long a request may wait; `None` waits until granted or deadlocked.
+    /// How long a request may wait; `None` waits until granted or refused by the policy.
     timeout: Option<Duration>,
+    /// Detection, wait-die, or timeouts alone.
+    policy: DeadlockPolicy,
     waits: AtomicU64,
     deadlocks: AtomicU64,
     timeouts: AtomicU64,
+    died: AtomicU64,
     /// Called (with the table locked) each time a request goes to sleep: lets tests know a
     /// thread is waiting without sleeping or polling themselves.
     observer: Mutex<Option<WaitObserver>>,
@@ -136,18 +189,33 @@ pub struct LockTable<K> {
 type WaitObserver = Box<dyn Fn(TxnId) + Send + Sync>;
 
 impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
-    /// An empty table whose requests wait at most `timeout` (`None`: only a deadlock stops
-    /// a wait).
+    /// An empty table that detects deadlocks and whose requests wait at most `timeout`
+    /// (`None`: only a deadlock stops a wait).
     pub fn new(timeout: Option<Duration>) -> Self {
+        Self::with_policy(timeout, DeadlockPolicy::Detect)
+    }
+
+    /// An empty table that handles deadlocks by `policy`.
+    pub fn with_policy(timeout: Option<Duration>, policy: DeadlockPolicy) -> Self {
+        let timeout = match policy {
+            DeadlockPolicy::Timeout(t) => Some(timeout.map_or(t, |mine| mine.min(t))),
+            _ => timeout,
+        };
         Self {
             entries: Mutex::new(HashMap::new()),
-            changed: Condvar::new(),
             timeout,
+            policy,
             waits: AtomicU64::new(0),
             deadlocks: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
+            died: AtomicU64::new(0),
             observer: Mutex::new(None),
         }
+    }
+
+    /// How this table handles deadlocks.
+    pub fn policy(&self) -> DeadlockPolicy {
+        self.policy
     }
 
     /// Calls `f` with the transaction each time a request is about to sleep (the table is
@@ -163,12 +231,16 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
     /// conflicting mode (or asked for it first). Asking for `Exclusive` while holding
     /// `Shared` is an upgrade; upgrades go to the front of the queue.
     ///
-    /// Before waiting, the waits-for graph is searched for a cycle through `txn`; if there
-    /// is one, `txn` is the victim and gets [`LockError::Deadlock`] at once.
+    /// Before waiting, the policy decides. `Detect` searches the waits-for graph for a cycle
+    /// through `txn` — once, when the request first waits: a cycle can only be closed by a
+    /// request that starts waiting, and that request finds it. If there is one, `txn` is
+    /// the victim and gets [`LockError::Deadlock`] at once. `WaitDie` refuses the request
+    /// (also `Deadlock`) whenever it would wait for an older transaction.
     pub fn acquire(&self, txn: TxnId, key: &K, mode: LockMode) -> Result<(), LockError> {
         let mut entries = self.entries.lock();
         let deadline = self.timeout.and_then(|t| Instant::now().checked_add(t));
         let mut queued = false;
+        let mut checked = false;
         loop {
             let entry = entries.entry(key.clone()).or_insert_with(Entry::new);
             if entry.held(txn, mode) {
@@ -178,13 +250,14 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
                 entry.queue.retain(|w| w.txn != txn);
                 entry.holders.insert(txn, mode);
                 entry.grant_waiters(); // compatible requests behind us go too
-                self.changed.notify_all();
+                entry.changed.notify_all();
                 return Ok(());
             }
             if !queued {
                 let waiter = Waiter { txn, mode };
                 if entry.holders.contains_key(&txn) {
                     entry.queue.push_front(waiter); // an upgrade
+                    entry.changed.notify_all(); // those behind now wait for us too
                 } else {
                     entry.queue.push_back(waiter);
                 }
@@ -194,7 +267,19 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
                 // front, ahead of the waiter that blocked us): look again before sleeping.
                 continue;
             }
-            if waits_for_cycle(&entries, txn) {
+            // Wait-die looks at every wake-up: an upgrade may have queued ahead of us.
+            let dies = self.policy == DeadlockPolicy::WaitDie
+                && entry.blockers(txn, mode).any(|older| older < txn);
+            let changed = Arc::clone(&entry.changed);
+            if dies {
+                self.died.fetch_add(1, Relaxed);
+            }
+            let refused = dies
+                || (self.policy == DeadlockPolicy::Detect
+                    && !checked
+                    && waits_for_cycle(&entries, txn));
+            checked = true;
+            if refused {
                 self.deadlocks.fetch_add(1, Relaxed);
                 self.dequeue(&mut entries, txn, key);
                 return Err(LockError::Deadlock);
@@ -203,9 +288,9 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
                 observe(txn);
             }
             let timed_out = match deadline {
-                Some(deadline) => self.changed.wait_until(&mut entries, deadline).timed_out(),
+                Some(deadline) => changed.wait_until(&mut entries, deadline).timed_out(),
                 None => {
-                    self.changed.wait(&mut entries);
+                    changed.wait(&mut entries);
                     false
                 }
             };
@@ -226,7 +311,7 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
         if let Some(entry) = entries.get_mut(key) {
             entry.queue.retain(|w| w.txn != txn);
             entry.grant_waiters();
-            self.changed.notify_all();
+            entry.changed.notify_all();
             if entry.holders.is_empty() && entry.queue.is_empty() {
                 entries.remove(key);
             }
@@ -243,7 +328,9 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
             if let Some(entry) = entries.get_mut(key) {
                 entry.holders.remove(&txn);
                 entry.grant_waiters();
-                self.changed.notify_all();
+                if !entry.queue.is_empty() || Arc::strong_count(&entry.changed) > 1 {
+                    entry.changed.notify_all();
+                }
                 if entry.holders.is_empty() && entry.queue.is_empty() {
                     entries.remove(key);
                 }
@@ -262,6 +349,7 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
             waits: self.waits.load(Relaxed),
             deadlocks: self.deadlocks.load(Relaxed),
             timeouts: self.timeouts.load(Relaxed),
+            died: self.died.load(Relaxed),
         }
     }
 
@@ -440,6 +528,54 @@ mod tests {
             .count();
         assert_eq!(victims, 1, "{outcomes:?}");
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn wait_die_lets_the_old_wait_and_the_young_die() {
+        let t = Arc::new(LockTable::with_policy(None, DeadlockPolicy::WaitDie));
+        t.acquire(5, &"x", Exclusive).unwrap();
+        // 9 is younger than the holder 5: it dies at once, though nothing is deadlocked.
+        assert_eq!(t.acquire(9, &"x", Shared), Err(LockError::Deadlock));
+        assert_eq!(t.stats().died, 1);
+        // 2 is older: it waits, and gets the lock when 5 releases.
+        let (tx, rx) = mpsc::channel();
+        t.set_wait_observer(move |txn| tx.send(txn).unwrap());
+        std::thread::scope(|s| {
+            let old = s.spawn(|| t.acquire(2, &"x", Shared));
+            assert_eq!(rx.recv().unwrap(), 2);
+            t.release_all(5, [&"x"]);
+            assert_eq!(old.join().unwrap(), Ok(()));
+        });
+    }
+
+    #[test]
+    fn under_the_timeout_policy_a_deadlock_waits_out_the_timeout() {
+        let policy = DeadlockPolicy::Timeout(Duration::from_millis(20));
+        let t = LockTable::with_policy(None, policy);
+        t.acquire(1, &"x", Shared).unwrap();
+        t.acquire(2, &"x", Shared).unwrap();
+        std::thread::scope(|s| {
+            let first = s.spawn(|| t.acquire(1, &"x", Exclusive));
+            let second = t.acquire(2, &"x", Exclusive);
+            t.release_all(2, [&"x"]);
+            let first = first.join().unwrap();
+            // At least one gave up by timing out; nobody was told "deadlock".
+            assert!(second == Err(LockError::Timeout) || first == Err(LockError::Timeout));
+        });
+        assert_eq!(t.stats().deadlocks, 0);
+        assert!(t.stats().timeouts >= 1);
+    }
+
+    #[test]
+    fn policies_parse_from_configuration_strings() {
+        assert_eq!("detect".parse(), Ok(DeadlockPolicy::Detect));
+        assert_eq!("wait-die".parse(), Ok(DeadlockPolicy::WaitDie));
+        assert_eq!(
+            "timeout=250".parse(),
+            Ok(DeadlockPolicy::Timeout(Duration::from_millis(250)))
+        );
+        let err = "wound-wait".parse::<DeadlockPolicy>().unwrap_err();
+        assert!(err.contains("unknown deadlock policy"), "{err}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use kv_file::{BlockId, FileManager, FileOptions, FsStorage, Storage};
 use kv_log::{LogManager, LogOptions, Lsn};
 use parking_lot::{Mutex, RwLock};
 
-use crate::lock::LockTable;
+use crate::lock::{DeadlockPolicy, LockTable};
 use crate::read::ReadTransaction;
 use crate::record::{LogRecord, TxnId};
 use crate::recovery::{self, RecoveryReport};
@@ -51,6 +51,9 @@ pub struct TxOptions {
     /// How long a transaction waits for a lock before `LockTimeout`; `None` (the default)
     /// waits until granted — deadlocks are detected at once, not by timing out.
     pub lock_timeout: Option<std::time::Duration>,
+    /// How deadlocks are handled: detected (the default), prevented by wait-die, or left to
+    /// a timeout.
+    pub deadlock: DeadlockPolicy,
     /// Bytes of committed page images kept for read-only snapshots; past it, the oldest
     /// snapshot ends with `SnapshotTooOld` rather than memory growing without bound.
     pub snapshot_memory: usize,
@@ -65,6 +68,7 @@ impl Default for TxOptions {
             log: LogOptions::default(),
             buffer: BufferOptions::default(),
             lock_timeout: None,
+            deadlock: DeadlockPolicy::Detect,
             snapshot_memory: 64 << 20,
         }
     }
@@ -159,7 +163,7 @@ impl TxManager {
             active: Mutex::new(BTreeMap::new()),
             horizon: AtomicU64::new(0),
             horizon_gate: RwLock::new(()),
-            locks: LockTable::new(options.lock_timeout),
+            locks: LockTable::with_policy(options.lock_timeout, options.deadlock),
             versions: Versions::new(options.snapshot_memory),
             checkpointing: Mutex::new(()),
             failed: Mutex::new(None),

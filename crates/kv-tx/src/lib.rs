@@ -1,9 +1,10 @@
 //! # kv-tx: transactions, crash recovery and locking
 //!
-//! Chapters 5 and 6 of the book. Chapter 6 is in progress: strict two-phase locking with a
-//! [`LockTable`] (shared/exclusive, upgrades, deadlock detection on a waits-for graph) is
-//! here; snapshot reads for read-only transactions are still to come. A
-//! [`Transaction`] reads and writes typed values at (block, offset) through the buffer pool;
+//! Chapters 5 and 6 of the book. Read-write transactions are serializable by strict
+//! two-phase locking with a [`LockTable`] (shared/exclusive, upgrades, deadlocks detected on
+//! a waits-for graph, or prevented by wait-die); read-only transactions
+//! ([`TxManager::begin_read_only`]) read a snapshot of committed page images and take no
+//! locks. A [`Transaction`] reads and writes typed values at (block, offset) through the buffer pool;
 //! every write is logged with its before- and after-images *before* it is made. Commit makes
 //! the commit record durable; rollback undoes the changes from the log. Opening a
 //! [`TxManager`] runs **restart recovery**: redo history from the last checkpoint, then undo
@@ -46,6 +47,13 @@
 //!   preceded by a full image of the page in the log (PostgreSQL's full-page writes), so a
 //!   page torn by a crash is rebuilt from that image during redo.
 //! - **Checkpoints do not stop the world** and bound recovery and the log.
+//! - **Isolation**: a read-write transaction holds S on every page it read and X on every
+//!   page it wrote until it ends, and S/X on a file's end when it read the file's size or
+//!   appended to it; so every schedule is serializable, in commit order.
+//! - **Snapshots**: commit sequence numbers are assigned before locks are released, so they
+//!   follow the serial order; a read-only transaction sees exactly the commits up to its
+//!   snapshot, from page images a writer keeps (under the page's write latch) before its
+//!   first change of a page.
 //!
 //! ## Design choices, and the alternatives rejected
 //!
@@ -65,14 +73,28 @@
 //!   other transaction can change a byte range before the transaction that changed it ends.
 //!   A lock request that would close a cycle of waiting transactions fails at once with
 //!   `Deadlock` (the requester is the victim); compatible waiters are granted in order by
-//!   whoever releases, so upgrades cannot starve waiting readers.
+//!   whoever releases, so upgrades cannot starve waiting readers. Rejected as the default:
+//!   wait-die (kills transactions that were never deadlocked) and timeouts alone (a
+//!   deadlock costs the whole timeout); both remain as `DeadlockPolicy` options, measured.
+//! - **Multiversion reads for read-only transactions only**, with whole-page versions kept
+//!   by commit sequence number: readers never block writers or wait for them, and writers
+//!   stay under 2PL, so snapshot isolation's write skew cannot happen. Rejected: snapshot
+//!   isolation for writers (not serializable), and rebuilding old versions from the log's
+//!   before-images (every snapshot read would replay records).
 //!
 //! ## CAVEATS
 //!
 //! - Locks are per block: two transactions touching different bytes of one page conflict.
 //!   Reading a block and then writing it (shared, then an upgrade) deadlocks easily under
 //!   contention; the victims retry. An update lock mode is the usual remedy.
-//! - Read-only snapshot transactions do not exist yet (chapter 6, next).
+//! - A writer copies each page it changes (its last committed image) even when no snapshot
+//!   is open, since a snapshot that begins before the writer ends needs it.
+//! - Old versions are held in memory only, up to `TxOptions::snapshot_memory`; past it the
+//!   oldest snapshot ends with `SnapshotTooOld`. Pending images of running writers are not
+//!   capped (they are bounded by what the writers change).
+//! - A deadlock victim retries with a new transaction number, so under wait-die it is
+//!   younger each time and can lose repeatedly.
+//! - Appends to one file are serialized until the appender ends (the file-end lock).
 //! - Rollback undoes from before-images the transaction keeps in memory, up to
 //!   [`UNDO_IN_MEMORY`] bytes; a bigger transaction rolls back from the log, which must be
 //!   flushed to be read: one fsync (exercise 5.1).

@@ -1,7 +1,7 @@
 //! `LockTable`: shared and exclusive locks held to the end of a transaction (strict 2PL),
 //! with waiting on condition variables and deadlock detection on a waits-for graph.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::record::TxnId;
 
@@ -97,15 +98,23 @@ struct Entry {
     holders: HashMap<TxnId, LockMode>,
     queue: VecDeque<Waiter>,
     /// Where this lock's waiters sleep: a change to one lock wakes only its own waiters.
-    changed: Arc<Condvar>,
+    /// Made by the first waiter: most locks are never waited for.
+    changed: Option<Arc<Condvar>>,
 }
 
 impl Entry {
     fn new() -> Self {
         Self {
-            holders: HashMap::new(),
+            holders: HashMap::default(),
             queue: VecDeque::new(),
-            changed: Arc::new(Condvar::new()),
+            changed: None,
+        }
+    }
+
+    /// Wakes this lock's waiters, if it has any.
+    fn notify(&self) {
+        if let Some(changed) = &self.changed {
+            changed.notify_all();
         }
     }
 
@@ -202,7 +211,7 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
             _ => timeout,
         };
         Self {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::default()),
             timeout,
             policy,
             waits: AtomicU64::new(0),
@@ -250,14 +259,14 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
                 entry.queue.retain(|w| w.txn != txn);
                 entry.holders.insert(txn, mode);
                 entry.grant_waiters(); // compatible requests behind us go too
-                entry.changed.notify_all();
+                entry.notify();
                 return Ok(());
             }
             if !queued {
                 let waiter = Waiter { txn, mode };
                 if entry.holders.contains_key(&txn) {
                     entry.queue.push_front(waiter); // an upgrade
-                    entry.changed.notify_all(); // those behind now wait for us too
+                    entry.notify(); // those behind now wait for us too
                 } else {
                     entry.queue.push_back(waiter);
                 }
@@ -270,7 +279,7 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
             // Wait-die looks at every wake-up: an upgrade may have queued ahead of us.
             let dies = self.policy == DeadlockPolicy::WaitDie
                 && entry.blockers(txn, mode).any(|older| older < txn);
-            let changed = Arc::clone(&entry.changed);
+            let changed = Arc::clone(entry.changed.get_or_insert_with(Default::default));
             if dies {
                 self.died.fetch_add(1, Relaxed);
             }
@@ -311,7 +320,7 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
         if let Some(entry) = entries.get_mut(key) {
             entry.queue.retain(|w| w.txn != txn);
             entry.grant_waiters();
-            entry.changed.notify_all();
+            entry.notify();
             if entry.holders.is_empty() && entry.queue.is_empty() {
                 entries.remove(key);
             }
@@ -328,9 +337,7 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
             if let Some(entry) = entries.get_mut(key) {
                 entry.holders.remove(&txn);
                 entry.grant_waiters();
-                if !entry.queue.is_empty() || Arc::strong_count(&entry.changed) > 1 {
-                    entry.changed.notify_all();
-                }
+                entry.notify();
                 if entry.holders.is_empty() && entry.queue.is_empty() {
                     entries.remove(key);
                 }
@@ -379,7 +386,7 @@ impl<K: Eq + Hash + Clone + Debug> LockTable<K> {
 /// Whether the waits-for graph has a cycle through `start`. A waiter waits for every holder
 /// it conflicts with and every earlier waiter it may not overtake.
 fn waits_for_cycle<K>(entries: &HashMap<K, Entry>, start: TxnId) -> bool {
-    let mut edges: HashMap<TxnId, Vec<TxnId>> = HashMap::new();
+    let mut edges: HashMap<TxnId, Vec<TxnId>> = HashMap::default();
     for entry in entries.values() {
         for w in &entry.queue {
             let targets = edges.entry(w.txn).or_default();
@@ -387,7 +394,7 @@ fn waits_for_cycle<K>(entries: &HashMap<K, Entry>, start: TxnId) -> bool {
             targets.extend(entry.conflicting_ahead(w.txn, w.mode));
         }
     }
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     let mut stack = edges.get(&start).cloned().unwrap_or_default();
     while let Some(t) = stack.pop() {
         if t == start {

@@ -9,6 +9,7 @@ use kv_buffer::{BufferOptions, BufferPool, PageGuard};
 use kv_file::{BlockId, FileManager, FileOptions, FsStorage, Storage};
 use kv_log::{LogManager, LogOptions, Lsn};
 use parking_lot::{Mutex, RwLock};
+use rustc_hash::FxHashSet;
 
 use crate::lock::{DeadlockPolicy, LockTable};
 use crate::read::ReadTransaction;
@@ -273,9 +274,11 @@ impl TxManager {
     /// image of the page: if the page's next write to disk is torn by a crash, recovery
     /// rebuilds it from that image.
     ///
-    /// With `keep_version` (a transaction's first change of the page), the page as it is —
-    /// its last committed image — is kept for snapshot readers before it changes. Returns
-    /// the change's LSN and its record (whose before-image the caller may keep for undo).
+    /// `kept` is the set of pages whose last committed image the writer has kept for
+    /// snapshot readers (`None` when undoing): on the writer's first change of a page, the
+    /// page as it is — that image — is kept before it changes, and the page joins the set.
+    /// Returns the change's LSN and its record (whose before-image the caller may keep for
+    /// undo).
     #[allow(clippy::too_many_arguments)] // each is one fact about the change
     pub(crate) fn change_page(
         &self,
@@ -284,7 +287,7 @@ impl TxManager {
         offset: usize,
         bytes: &[u8],
         txn: TxnId,
-        keep_version: bool,
+        kept: Option<&mut FxHashSet<BlockId>>,
         make: impl FnOnce(Vec<u8>) -> LogRecord,
     ) -> Result<(Lsn, LogRecord)> {
         let payload_len = self.fm.block_size() - kv_file::TRAILER_SIZE;
@@ -299,9 +302,10 @@ impl TxManager {
             });
         }
         let mut page = guard.write();
-        if keep_version {
-            let image: Arc<[u8]> = Arc::from(page.payload());
+        if let Some(kept) = kept.filter(|kept| !kept.contains(block)) {
+            let image = self.versions.image_of(page.payload());
             self.versions.keep_pending(block, txn, image);
+            kept.insert(block.clone());
         }
         let _horizon_fixed = self.horizon_gate.read();
         if page.get_u64(0)? < self.horizon.load(SeqCst) {

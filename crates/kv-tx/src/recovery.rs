@@ -228,22 +228,16 @@ pub(crate) struct UndoStep {
 fn undo_step(mgr: &TxManager, txn: TxnId, last: Lsn, step: &UndoStep) -> Result<Lsn> {
     let guard = mgr.pool.pin(&step.block)?;
     let offset = step.offset as usize;
-    let (lsn, _) = mgr.change_page(
-        &guard,
-        &step.block,
-        offset,
-        &step.before,
-        txn,
-        false,
-        |_| LogRecord::Compensation {
+    let (lsn, _) = mgr.change_page(&guard, &step.block, offset, &step.before, txn, None, |_| {
+        LogRecord::Compensation {
             txn,
             prev: last,
             undo_next: step.prev,
             block: step.block.clone(),
             offset: step.offset,
             image: step.before.clone(),
-        },
-    )?;
+        }
+    })?;
     Ok(lsn)
 }
 

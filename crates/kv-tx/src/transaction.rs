@@ -1,10 +1,9 @@
 //! `Transaction`: logged reads and writes of typed values at (block, offset).
 
-use std::collections::{HashMap, HashSet};
-
 use kv_buffer::PageGuard;
 use kv_file::BlockId;
 use kv_log::Lsn;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::lock::{LockError, LockMode};
 use crate::manager::{Durability, TxManager};
@@ -35,7 +34,8 @@ pub struct Transaction<'a> {
     pins: HashMap<BlockId, PageGuard<'a>>,
     /// Locks held, released together when it ends (strict two-phase locking).
     locks: HashMap<BlockId, LockMode>,
-    /// Pages changed so far: only the first change of each keeps a version for snapshots.
+    /// Pages whose last committed image this transaction kept for snapshots (on its first
+    /// change of each): made versions at commit, dropped at rollback.
     changed: HashSet<BlockId>,
     /// Its changes' before-images, oldest first, so rollback need not read the log; `None`
     /// once they passed `UNDO_IN_MEMORY` bytes.
@@ -52,9 +52,9 @@ impl<'a> Transaction<'a> {
             mgr,
             id,
             last: first,
-            pins: HashMap::new(),
-            locks: HashMap::new(),
-            changed: HashSet::new(),
+            pins: HashMap::default(),
+            locks: HashMap::default(),
+            changed: HashSet::default(),
             undo: Some(Vec::new()),
             undo_bytes: 0,
             ended: false,
@@ -87,11 +87,7 @@ impl<'a> Transaction<'a> {
     /// The pinned page: this transaction's pin if it has one, else a pin for the call.
     fn guard(&self, block: &BlockId) -> Result<Held<'_, 'a>> {
         self.check_active()?;
-        self.mgr.check_file(block.file())?;
-        Ok(match self.pins.get(block) {
-            Some(guard) => Held::Pinned(guard),
-            None => Held::ForCall(self.mgr.pool.pin(block)?),
-        })
+        held(self.mgr, &self.pins, block)
     }
 
     // ANCHOR: lock
@@ -138,23 +134,20 @@ impl<'a> Transaction<'a> {
     pub fn write_bytes(&mut self, block: &BlockId, offset: usize, bytes: &[u8]) -> Result<()> {
         self.lock(block, LockMode::Exclusive)?;
         let (mgr, id, prev) = (self.mgr, self.id, self.last);
-        let guard = self.guard(block)?;
-        let first_change = !self.changed.contains(block);
-        let (lsn, record) =
-            mgr.change_page(&guard, block, offset, bytes, id, first_change, |before| {
-                LogRecord::Update {
-                    txn: id,
-                    prev,
-                    block: block.clone(),
-                    offset: offset as u32,
-                    before,
-                    after: bytes.to_vec(),
-                }
-            })?;
+        self.check_active()?;
+        let guard = held(mgr, &self.pins, block)?;
+        let kept = Some(&mut self.changed);
+        let (lsn, record) = mgr.change_page(&guard, block, offset, bytes, id, kept, |before| {
+            LogRecord::Update {
+                txn: id,
+                prev,
+                block: block.clone(),
+                offset: offset as u32,
+                before,
+                after: bytes.to_vec(),
+            }
+        })?;
         drop(guard);
-        if first_change {
-            self.changed.insert(block.clone());
-        }
         if let LogRecord::Update { before, .. } = record {
             self.keep_undo(prev, block, offset as u32, before);
         }
@@ -260,7 +253,8 @@ impl<'a> Transaction<'a> {
         match &durable {
             Ok(()) => {
                 self.mgr.active.lock().remove(&self.id);
-                self.mgr.versions.commit(self.id); // visible to snapshots from here on
+                // Visible to snapshots from here on.
+                self.mgr.versions.commit(self.id, &self.changed);
             }
             Err(e) => self
                 .mgr
@@ -291,7 +285,7 @@ impl<'a> Transaction<'a> {
         match &result {
             Ok(()) => {
                 self.mgr.active.lock().remove(&self.id);
-                self.mgr.versions.abandon(self.id);
+                self.mgr.versions.abandon(self.id, &self.changed);
                 self.release_locks();
             }
             // The undo stopped half way: its changes may sit in pages in memory, where another
@@ -318,6 +312,19 @@ impl PageRead for Transaction<'_> {
         let page = guard.read();
         copy_out(page.payload(), block, offset, buf)
     }
+}
+
+/// `block` pinned: by the transaction if it pinned it (`pins`), else just for the call.
+fn held<'g, 'a>(
+    mgr: &'a TxManager,
+    pins: &'g HashMap<BlockId, PageGuard<'a>>,
+    block: &BlockId,
+) -> Result<Held<'g, 'a>> {
+    mgr.check_file(block.file())?;
+    Ok(match pins.get(block) {
+        Some(guard) => Held::Pinned(guard),
+        None => Held::ForCall(mgr.pool.pin(block)?),
+    })
 }
 
 /// A page pinned either by the transaction or just for one call.

@@ -16,11 +16,12 @@
 //! while holding the page's latch (the writer its write latch as it keeps the pending image,
 //! the reader its read latch), so a reader never sees a change whose image is not yet kept.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use kv_file::BlockId;
 use parking_lot::Mutex;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::record::TxnId;
 
@@ -42,13 +43,31 @@ pub struct SnapshotStats {
     pub last_commit: u64,
 }
 
+/// A page image, shared between the store and the readers using it. (A `Vec` inside, not a
+/// slice, so that an image nobody shares any more can be reused for the next one.)
+pub(crate) type Image = Arc<Vec<u8>>;
+
+/// Page-sized buffers kept for reuse: a commit that no snapshot watched frees its images, and
+/// the next writer takes one back instead of allocating.
+const SPARE_IMAGES: usize = 32;
+
 /// The images of one page.
 #[derive(Default)]
 struct Chain {
     /// Committed versions, oldest first: `(until, image)`.
-    committed: VecDeque<(u64, Arc<[u8]>)>,
+    committed: VecDeque<(u64, Image)>,
     /// The last committed image while an uncommitted writer changes the page.
-    pending: Option<(TxnId, Arc<[u8]>)>,
+    pending: Option<(TxnId, Image)>,
+}
+
+impl Chain {
+    /// The pending image, if `txn` is the writer that kept it.
+    fn take_pending(&mut self, txn: TxnId) -> Option<Image> {
+        match &self.pending {
+            Some((writer, _)) if *writer == txn => self.pending.take().map(|(_, image)| image),
+            _ => None,
+        }
+    }
 }
 
 /// A reader's handle: its number and its snapshot.
@@ -73,8 +92,6 @@ struct State {
     /// Readers ended by the cap, told at their next read.
     expired: HashSet<u64>,
     chains: HashMap<BlockId, Chain>,
-    /// Pages with a pending image, by writer: committed or dropped together.
-    by_writer: HashMap<TxnId, Vec<BlockId>>,
     /// Committed versions in `until` order, which is also each chain's order: the front is
     /// always the oldest version of its page, so garbage collection pops from here.
     retired: VecDeque<(u64, BlockId)>,
@@ -88,6 +105,8 @@ struct State {
 /// `Arc`s, copied outside it).
 pub(crate) struct Versions {
     state: Mutex<State>,
+    /// Buffers of dropped images, for the next writer (their own mutex: taken outside `state`).
+    spare: Mutex<Vec<Vec<u8>>>,
     /// Committed images may hold at most this many bytes before the oldest snapshot ends.
     cap: usize,
 }
@@ -97,7 +116,32 @@ impl Versions {
     pub fn new(cap: usize) -> Self {
         Self {
             state: Mutex::new(State::default()),
+            spare: Mutex::new(Vec::new()),
             cap,
+        }
+    }
+
+    /// A copy of `page` to keep as an image, in a reused buffer when there is one.
+    pub fn image_of(&self, page: &[u8]) -> Image {
+        let mut buffer = self.spare.lock().pop().unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(page);
+        Arc::new(buffer)
+    }
+
+    /// Takes back the buffers of `images` nobody else holds.
+    fn recycle(&self, images: Vec<Image>) {
+        if images.is_empty() {
+            return;
+        }
+        let mut spare = self.spare.lock();
+        for image in images {
+            if spare.len() >= SPARE_IMAGES {
+                break;
+            }
+            if let Ok(buffer) = Arc::try_unwrap(image) {
+                spare.push(buffer);
+            }
         }
     }
 
@@ -115,15 +159,19 @@ impl Versions {
 
     /// Closes a snapshot, dropping the versions only it needed.
     pub fn end(&self, snap: Snapshot) {
-        let mut s = self.state.lock();
-        s.snapshots.remove(&(snap.csn, snap.id));
-        s.expired.remove(&snap.id);
-        s.collect();
+        let mut dropped = Vec::new();
+        {
+            let mut s = self.state.lock();
+            s.snapshots.remove(&(snap.csn, snap.id));
+            s.expired.remove(&snap.id);
+            s.collect(&mut dropped);
+        }
+        self.recycle(dropped);
     }
 
     /// Keeps `image`, the last committed content of `block`, before `txn` first changes it.
     /// Called with the page's write latch held. A second call by the same writer is a no-op.
-    pub fn keep_pending(&self, block: &BlockId, txn: TxnId, image: Arc<[u8]>) {
+    pub fn keep_pending(&self, block: &BlockId, txn: TxnId, image: Image) {
         let mut s = self.state.lock();
         let chain = s.chains.entry(block.clone()).or_default();
         if chain
@@ -136,72 +184,55 @@ impl Versions {
         let len = image.len();
         // Another writer's image here means that writer never ended (a failed commit stops
         // the manager before anyone else can lock the page): the newer image is the one to
-        // keep, and the old writer must not claim it.
-        if let Some((writer, old)) = chain.pending.replace((txn, image)) {
+        // keep. (The old writer cannot claim it: commit and abandon check the writer.)
+        if let Some((_, old)) = chain.pending.replace((txn, image)) {
             s.pending_bytes -= old.len();
-            if let Some(blocks) = s.by_writer.get_mut(&writer) {
-                blocks.retain(|b| b != block);
-            }
         }
         s.pending_bytes += len;
-        s.by_writer.entry(txn).or_default().push(block.clone());
     }
 
-    // ANCHOR: commit
     /// `txn` committed: its pending images become versions for the snapshots open now, and
     /// its changes become visible to snapshots opened from now on. Returns its CSN (the last
     /// CSN, unchanged, if it changed no page). Called before its locks are released, so CSN
     /// order agrees with the order in which conflicting transactions committed.
-    pub fn commit(&self, txn: TxnId) -> u64 {
-        let mut s = self.state.lock();
-        let Some(blocks) = s.by_writer.remove(&txn) else {
-            return s.last_csn;
-        };
-        let csn = s.last_csn + 1;
-        let keep = !s.snapshots.is_empty();
-        for block in blocks {
-            let Some(chain) = s.chains.get_mut(&block) else {
-                continue;
-            };
-            let Some((_, image)) = chain.pending.take() else {
-                continue;
-            };
-            let len = image.len();
-            if keep {
-                chain.committed.push_back((csn, image));
-                s.retired.push_back((csn, block));
-                s.version_bytes += len;
-            } else if chain.committed.is_empty() {
-                s.chains.remove(&block);
-            }
-            s.pending_bytes -= len;
-        }
-        s.last_csn = csn;
-        s.enforce_cap(self.cap);
+    pub fn commit<'b>(&self, txn: TxnId, blocks: impl IntoIterator<Item = &'b BlockId>) -> u64 {
+        let mut dropped = Vec::new();
+        let csn = self
+            .state
+            .lock()
+            .commit(txn, blocks, self.cap, &mut dropped);
+        self.recycle(dropped);
         csn
     }
-    // ANCHOR_END: commit
 
-    /// `txn` rolled back: its pages hold their pending images again, which are dropped.
-    pub fn abandon(&self, txn: TxnId) {
-        let mut s = self.state.lock();
-        for block in s.by_writer.remove(&txn).unwrap_or_default() {
-            if let Some(chain) = s.chains.get_mut(&block) {
-                if let Some((_, image)) = chain.pending.take() {
-                    let empty = chain.committed.is_empty();
-                    s.pending_bytes -= image.len();
-                    if empty {
-                        s.chains.remove(&block);
-                    }
+    /// `txn` rolled back: its pages (`blocks`) hold their pending images again, which are
+    /// dropped.
+    pub fn abandon<'b>(&self, txn: TxnId, blocks: impl IntoIterator<Item = &'b BlockId>) {
+        let mut dropped = Vec::new();
+        {
+            let mut s = self.state.lock();
+            for block in blocks {
+                let Some(chain) = s.chains.get_mut(block) else {
+                    continue;
+                };
+                let Some(image) = chain.take_pending(txn) else {
+                    continue;
+                };
+                let empty = chain.committed.is_empty();
+                s.pending_bytes -= image.len();
+                dropped.push(image);
+                if empty {
+                    s.chains.remove(block);
                 }
             }
         }
+        self.recycle(dropped);
     }
 
     // ANCHOR: image_for
     /// The image of `block` that `snap` must read, or `None` if the page itself is that image.
     /// Called with the page's read latch held.
-    pub fn image_for(&self, block: &BlockId, snap: Snapshot) -> Result<Option<Arc<[u8]>>, TooOld> {
+    pub fn image_for(&self, block: &BlockId, snap: Snapshot) -> Result<Option<Image>, TooOld> {
         let s = self.state.lock();
         if s.expired.contains(&snap.id) {
             return Err(TooOld);
@@ -231,21 +262,66 @@ impl Versions {
 }
 
 impl State {
+    // ANCHOR: commit
+    /// A commit, under the store's mutex: one CSN, and every pending image of `txn` becomes a
+    /// version (or, with no snapshot open, is dropped into `dropped` for reuse).
+    fn commit<'b>(
+        &mut self,
+        txn: TxnId,
+        blocks: impl IntoIterator<Item = &'b BlockId>,
+        cap: usize,
+        dropped: &mut Vec<Image>,
+    ) -> u64 {
+        let s = self;
+        let csn = s.last_csn + 1;
+        let keep = !s.snapshots.is_empty();
+        let mut changed_any = false;
+        for block in blocks {
+            let Some(chain) = s.chains.get_mut(block) else {
+                continue;
+            };
+            let Some(image) = chain.take_pending(txn) else {
+                continue;
+            };
+            changed_any = true;
+            let len = image.len();
+            if keep {
+                chain.committed.push_back((csn, image));
+                s.retired.push_back((csn, block.clone()));
+                s.version_bytes += len;
+            } else {
+                if chain.committed.is_empty() {
+                    s.chains.remove(block);
+                }
+                dropped.push(image);
+            }
+            s.pending_bytes -= len;
+        }
+        if !changed_any {
+            return s.last_csn; // a transaction that changed nothing takes no CSN
+        }
+        s.last_csn = csn;
+        s.enforce_cap(cap, dropped);
+        csn
+    }
+    // ANCHOR_END: commit
+
     /// Drops every committed version that no open snapshot needs: a version with `until = c`
     /// is needed only by snapshots older than `c`.
-    fn collect(&mut self) {
+    fn collect(&mut self, dropped: &mut Vec<Image>) {
         let oldest = self.snapshots.first().map(|&(csn, _)| csn);
         while let Some(&(until, _)) = self.retired.front() {
             if oldest.is_some_and(|oldest| until > oldest) {
                 break;
             }
             let (_, block) = self.retired.pop_front().expect("front exists");
-            let chain = self
-                .chains
-                .get_mut(&block)
-                .expect("a retired version's chain");
-            let (_, image) = chain.committed.pop_front().expect("its oldest version");
-            self.version_bytes -= image.len();
+            let Some(chain) = self.chains.get_mut(&block) else {
+                continue; // cannot happen: a retired version's chain stays until it goes
+            };
+            if let Some((_, image)) = chain.committed.pop_front() {
+                self.version_bytes -= image.len();
+                dropped.push(image);
+            }
             if chain.committed.is_empty() && chain.pending.is_none() {
                 self.chains.remove(&block);
             }
@@ -253,14 +329,14 @@ impl State {
     }
 
     /// Ends the oldest snapshots until the committed versions fit in `cap` bytes.
-    fn enforce_cap(&mut self, cap: usize) {
+    fn enforce_cap(&mut self, cap: usize, dropped: &mut Vec<Image>) {
         while self.version_bytes > cap {
             let Some((_, id)) = self.snapshots.pop_first() else {
                 break;
             };
             self.expired.insert(id);
             self.too_old += 1;
-            self.collect();
+            self.collect(dropped);
         }
     }
 }
@@ -269,8 +345,8 @@ impl State {
 mod tests {
     use super::*;
 
-    fn image(byte: u8) -> Arc<[u8]> {
-        Arc::from(vec![byte; 16])
+    fn image(byte: u8) -> Image {
+        Arc::new(vec![byte; 16])
     }
 
     fn read(v: &Versions, b: &BlockId, snap: Snapshot) -> Option<u8> {
@@ -284,11 +360,11 @@ mod tests {
         let s0 = v.begin();
         v.keep_pending(&b, 1, image(0)); // page held 0; t1 writes 1
         assert_eq!(read(&v, &b, s0), Some(0), "uncommitted change hidden");
-        assert_eq!(v.commit(1), 1);
+        assert_eq!(v.commit(1, [&b]), 1);
         let s1 = v.begin();
         assert_eq!(read(&v, &b, s1), None, "sees the page (1)");
         v.keep_pending(&b, 2, image(1)); // t2 writes 2
-        assert_eq!(v.commit(2), 2);
+        assert_eq!(v.commit(2, [&b]), 2);
         assert_eq!(read(&v, &b, s0), Some(0));
         assert_eq!(read(&v, &b, s1), Some(1));
         assert_eq!(v.stats().versions, 2);
@@ -314,13 +390,17 @@ mod tests {
         assert_eq!(v.stats().pending_bytes, 16);
         let s = v.begin();
         assert_eq!(read(&v, &b, s), Some(0));
-        v.abandon(1);
+        v.abandon(1, [&b]);
         assert_eq!(read(&v, &b, s), None);
         v.end(s);
         v.keep_pending(&b, 2, image(0));
-        v.commit(2);
+        v.commit(2, [&b]);
         assert_eq!(v.stats().version_bytes + v.stats().pending_bytes, 0);
-        assert_eq!(v.commit(3), 1, "a commit that changed nothing takes no CSN");
+        assert_eq!(
+            v.commit(3, [&b]),
+            1,
+            "a commit that changed nothing takes no CSN"
+        );
     }
 
     #[test]
@@ -329,10 +409,10 @@ mod tests {
         let (a, b) = (BlockId::new("t", 0), BlockId::new("t", 1));
         let old = v.begin();
         v.keep_pending(&a, 1, image(0));
-        v.commit(1);
+        v.commit(1, [&a]);
         let young = v.begin();
         v.keep_pending(&b, 2, image(0));
-        v.commit(2); // 32 bytes > 20: `old` goes, and version 1 with it
+        v.commit(2, [&b]); // 32 bytes > 20: `old` goes, and version 1 with it
         assert_eq!(v.image_for(&a, old), Err(TooOld));
         assert_eq!(read(&v, &b, young), Some(0));
         let stats = v.stats();

@@ -51,20 +51,26 @@ pub enum Error {
 
     /// Waiting for a lock would have closed a cycle of waiting transactions; this one was
     /// chosen as the victim. Roll it back and retry.
-    #[error("transaction {txn} was chosen as a deadlock victim waiting for {block}")]
+    #[error(
+        "transaction {txn} was chosen as a deadlock victim waiting for {}",
+        lock_name(block)
+    )]
     Deadlock {
         /// The victim.
         txn: u64,
-        /// The page it was waiting for.
+        /// The lock it was waiting for: a page, or a file's end (block number `u64::MAX`).
         block: BlockId,
     },
 
     /// A lock was not granted within the configured lock timeout.
-    #[error("transaction {txn} timed out waiting for a lock on {block}")]
+    #[error(
+        "transaction {txn} timed out waiting for a lock on {}",
+        lock_name(block)
+    )]
     LockTimeout {
         /// The transaction.
         txn: u64,
-        /// The page it was waiting for.
+        /// The lock it was waiting for: a page, or a file's end (block number `u64::MAX`).
         block: BlockId,
     },
 
@@ -97,6 +103,15 @@ pub enum Error {
         /// The page.
         block: BlockId,
     },
+}
+
+/// How a lock key reads in a message: a block, or the end of a file.
+fn lock_name(block: &BlockId) -> String {
+    if block.number() == u64::MAX {
+        format!("the end of file {}", block.file())
+    } else {
+        block.to_string()
+    }
 }
 
 /// The result type of the transaction layer.

@@ -6,7 +6,8 @@
 //! ([`TxManager::begin_read_only`]) read a snapshot of committed page images and take no
 //! locks. A [`Transaction`] reads and writes typed values at (block, offset) through the buffer pool;
 //! every write is logged with its before- and after-images *before* it is made. Commit makes
-//! the commit record durable; rollback undoes the changes from the log. Opening a
+//! the commit record durable; rollback undoes the changes (from before-images kept in memory,
+//! or from the log for a big transaction). Opening a
 //! [`TxManager`] runs **restart recovery**: redo history from the last checkpoint, then undo
 //! every transaction that had not ended.
 //!
@@ -85,6 +86,9 @@
 //! ## CAVEATS
 //!
 //! - Locks are per block: two transactions touching different bytes of one page conflict.
+//!   Reading a file's size and appending to it lock the file's end, so two transactions
+//!   that both read the size and then append deadlock (one retries), and appends to one
+//!   file are serialized until the appender ends.
 //!   Reading a block and then writing it (shared, then an upgrade) deadlocks easily under
 //!   contention; the victims retry. An update lock mode is the usual remedy.
 //! - A writer copies each page it changes (its last committed image) even when no snapshot

@@ -130,6 +130,8 @@ pub struct TxManager {
     /// Set when a rollback could not finish: its changes may be in pages in memory, so no
     /// transaction may start and no checkpoint may run until recovery (a reopen) undoes it.
     failed: Mutex<Option<String>>,
+    /// Whether `failed` is set: checked on every read and write, so kept lock-free.
+    is_failed: std::sync::atomic::AtomicBool,
     /// Log end at the last checkpoint, for automatic checkpoints.
     last_checkpoint: AtomicU64,
     counters: Counters,
@@ -168,6 +170,7 @@ impl TxManager {
             versions: Versions::new(options.snapshot_memory),
             checkpointing: Mutex::new(()),
             failed: Mutex::new(None),
+            is_failed: std::sync::atomic::AtomicBool::new(false),
             last_checkpoint: AtomicU64::new(0),
             counters: Counters::default(),
             recovery: RecoveryReport::default(),
@@ -252,6 +255,9 @@ impl TxManager {
 
     /// Refuses new work after a rollback that could not finish.
     pub(crate) fn check_usable(&self) -> Result<()> {
+        if !self.is_failed.load(SeqCst) {
+            return Ok(());
+        }
         match &*self.failed.lock() {
             Some(cause) => Err(Error::NeedsRecovery {
                 cause: cause.clone(),
@@ -263,6 +269,7 @@ impl TxManager {
     /// Marks the manager unusable until reopened, after a rollback that could not finish.
     pub(crate) fn fail(&self, cause: String) {
         self.failed.lock().get_or_insert(cause);
+        self.is_failed.store(true, SeqCst);
     }
 
     // ANCHOR: change_page

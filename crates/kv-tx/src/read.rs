@@ -75,8 +75,10 @@ pub(crate) fn copy_out(
 
 // ANCHOR: read_transaction
 /// A read-only transaction: it sees exactly the read-write transactions that committed
-/// before it began — never an uncommitted change, never half of a transaction — takes no
-/// locks, never waits for a writer and never makes one wait.
+/// before it began — never an uncommitted change, never half of a transaction — and takes
+/// no locks: it never waits for a writer's transaction to end and never makes one wait.
+/// (It does wait, briefly, for a page latch — which a writer may hold across a log flush —
+/// and for a buffer frame when the pool is full.)
 ///
 /// Dropping it ends the snapshot, releasing the page images kept for it. A snapshot held
 /// while writers change more than `TxOptions::snapshot_memory` bytes of pages is ended early:
@@ -99,8 +101,9 @@ impl<'a> ReadTransaction<'a> {
         self.snapshot.csn
     }
 
-    /// The number of blocks in `file` now (blocks appended since the snapshot read as they
-    /// were at the snapshot: fresh, all zero).
+    /// The number of blocks in `file` now — **not** as of the snapshot: it counts blocks
+    /// appended since, even by transactions that have not committed or rolled back (file
+    /// lengths are not versioned). Such blocks read as they were at the snapshot: all zero.
     pub fn size(&self, file: &str) -> Result<u64> {
         self.mgr.check_file(file)?;
         Ok(self.mgr.fm.length(file)?)

@@ -79,7 +79,7 @@ impl<'a> Transaction<'a> {
         Ok(())
     }
 
-    /// Lets `block` leave the buffer pool (it stays locked, once chapter 6 adds locks).
+    /// Lets `block` leave the buffer pool (it stays locked until the transaction ends).
     pub fn unpin(&mut self, block: &BlockId) {
         self.pins.remove(block);
     }
@@ -94,13 +94,16 @@ impl<'a> Transaction<'a> {
     /// Takes (or upgrades to) `mode` on `block`, held until the transaction ends.
     pub fn lock(&mut self, block: &BlockId, mode: LockMode) -> Result<()> {
         self.check_active()?;
+        // A failed rollback or commit may have left changes of unknown fate behind any lock,
+        // even one already held: every read and write comes through here, and stops.
+        self.mgr.check_usable()?;
         if self.locks.get(block).is_some_and(|&held| held >= mode) {
             return Ok(()); // already held: no trip to the lock table
         }
         match self.mgr.locks.acquire(self.id, block, mode) {
             Ok(()) => {
                 self.locks.insert(block.clone(), mode);
-                // A failed rollback may have left a half-undone page behind this lock.
+                // The failure may have happened while we waited.
                 self.mgr.check_usable()
             }
             Err(LockError::Deadlock) => Err(Error::Deadlock {

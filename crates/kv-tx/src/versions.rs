@@ -28,7 +28,7 @@ use crate::record::TxnId;
 /// Memory and lifetime counters of snapshot reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SnapshotStats {
-    /// Read-only transactions open now.
+    /// Read-only transactions open now (including those the cap ended, until dropped).
     pub active: usize,
     /// Committed page images kept for them.
     pub versions: usize,
@@ -174,26 +174,21 @@ impl Versions {
     pub fn keep_pending(&self, block: &BlockId, txn: TxnId, image: Image) {
         let mut s = self.state.lock();
         let chain = s.chains.entry(block.clone()).or_default();
-        if chain
-            .pending
-            .as_ref()
-            .is_some_and(|(writer, _)| *writer == txn)
-        {
+        // An image here is this writer's own (a no-op), or that of a writer that never
+        // ended: its commit or rollback failed, and the manager refuses all work until
+        // recovery. That image is still the last committed one — the page holds changes of
+        // unknown fate — so it stays.
+        if chain.pending.is_some() {
             return;
         }
         let len = image.len();
-        // Another writer's image here means that writer never ended (a failed commit stops
-        // the manager before anyone else can lock the page): the newer image is the one to
-        // keep. (The old writer cannot claim it: commit and abandon check the writer.)
-        if let Some((_, old)) = chain.pending.replace((txn, image)) {
-            s.pending_bytes -= old.len();
-        }
+        chain.pending = Some((txn, image));
         s.pending_bytes += len;
     }
 
     /// `txn` committed: its pending images become versions for the snapshots open now, and
     /// its changes become visible to snapshots opened from now on. Returns its CSN (the last
-    /// CSN, unchanged, if it changed no page). Called before its locks are released, so CSN
+    /// CSN, unchanged, if it kept no image). Called before its locks are released, so CSN
     /// order agrees with the order in which conflicting transactions committed.
     pub fn commit<'b>(&self, txn: TxnId, blocks: impl IntoIterator<Item = &'b BlockId>) -> u64 {
         let mut dropped = Vec::new();
@@ -251,7 +246,7 @@ impl Versions {
     pub fn stats(&self) -> SnapshotStats {
         let s = self.state.lock();
         SnapshotStats {
-            active: s.snapshots.len(),
+            active: s.snapshots.len() + s.expired.len(),
             versions: s.retired.len(),
             version_bytes: s.version_bytes,
             pending_bytes: s.pending_bytes,
@@ -418,7 +413,7 @@ mod tests {
         let stats = v.stats();
         assert_eq!(
             (stats.too_old, stats.active, stats.version_bytes),
-            (1, 1, 16)
+            (1, 2, 16)
         );
         v.end(old);
         v.end(young);

@@ -203,3 +203,128 @@ fn a_failed_commit_does_not_let_waiters_read_its_writes() {
     let err = t2.get_u64(&x, 8).unwrap_err();
     assert!(matches!(err, Error::NeedsRecovery { .. }), "{err}");
 }
+
+// Found by the review of snapshot transactions (chapter 6).
+
+/// A committed database with x = y = 50, for the snapshot regressions.
+fn two_accounts(storage: &MemStorage, o: TxOptions) -> (TxManager, BlockId, BlockId) {
+    let db = TxManager::open_with(storage.clone(), o).unwrap();
+    let mut tx = db.begin().unwrap();
+    let (x, y) = (tx.append("t").unwrap(), tx.append("t").unwrap());
+    tx.set_u64(&x, 8, 50).unwrap();
+    tx.set_u64(&y, 8, 50).unwrap();
+    tx.commit().unwrap();
+    (db, x, y)
+}
+
+/// After a failed commit, a transaction that began earlier was refused once — and then let
+/// through on the same call, because the lock it was granted had been recorded before the
+/// check; its write then replaced the pending image a snapshot still needed.
+#[test]
+fn after_a_failed_commit_a_retry_neither_reads_its_writes_nor_shows_them_to_snapshots() {
+    let storage = MemStorage::new();
+    let (db, x, _) = two_accounts(&storage, TxOptions::default());
+    let mut r = db.begin_read_only().unwrap();
+    let mut t1 = db.begin().unwrap();
+    t1.set_u64(&x, 8, 99).unwrap();
+    let mut t2 = db.begin().unwrap();
+    let mut t3 = db.begin().unwrap();
+    storage.fail_from(FaultOp::Sync, storage.stats().syncs);
+    assert!(t1.commit().is_err());
+    for _ in 0..2 {
+        assert!(matches!(
+            t2.get_u64(&x, 8),
+            Err(Error::NeedsRecovery { .. })
+        ));
+        assert!(matches!(
+            t3.set_u64(&x, 16, 1),
+            Err(Error::NeedsRecovery { .. })
+        ));
+    }
+    assert_eq!(
+        r.get_u64(&x, 8).unwrap(),
+        50,
+        "the failed commit's fate is unknown"
+    );
+}
+
+/// The same after a failed rollback: the rolled-back value must never reach a snapshot.
+#[test]
+fn after_a_failed_rollback_snapshots_still_read_the_committed_image() {
+    let storage = MemStorage::new();
+    let db = TxManager::open_with(storage.clone(), options()).unwrap();
+    let mut tx = db.begin().unwrap();
+    let blocks: Vec<BlockId> = (0..3).map(|_| tx.append("t").unwrap()).collect();
+    tx.set_u64(&blocks[0], 8, 50).unwrap();
+    tx.commit().unwrap();
+    let x = &blocks[0];
+    let mut r = db.begin_read_only().unwrap();
+    let mut loser = db.begin().unwrap();
+    loser.set_u64(x, 8, 666).unwrap();
+    let mut t2 = db.begin().unwrap();
+    let mut hog = db.begin().unwrap();
+    hog.pin(&blocks[1]).unwrap();
+    hog.pin(&blocks[2]).unwrap();
+    assert!(matches!(loser.rollback(), Err(Error::Buffer(_))));
+    drop(hog);
+    for _ in 0..2 {
+        assert!(matches!(
+            t2.set_u64(x, 16, 1),
+            Err(Error::NeedsRecovery { .. })
+        ));
+    }
+    drop(t2);
+    assert_eq!(r.get_u64(x, 8).unwrap(), 50);
+}
+
+/// Two transactions that read a file's size and then append deadlock on the file's end;
+/// the victim's error said "t:18446744073709551615" instead of naming the file's end.
+#[test]
+fn a_deadlock_on_a_files_end_says_so() {
+    let storage = MemStorage::new();
+    let (db, _, _) = two_accounts(&storage, TxOptions::default());
+    let (queued_tx, queued) = std::sync::mpsc::channel();
+    db.locks().set_wait_observer(move |txn| {
+        let _ = queued_tx.send(txn);
+    });
+    let mut t1 = db.begin().unwrap();
+    let mut t2 = db.begin().unwrap();
+    t1.size("t").unwrap();
+    t2.size("t").unwrap();
+    std::thread::scope(|s| {
+        let first = s.spawn(move || {
+            t1.append("t")?; // waits for t2's shared lock on the end of t
+            t1.commit()
+        });
+        queued.recv().unwrap();
+        let message = t2.append("t").unwrap_err().to_string();
+        drop(t2);
+        first.join().unwrap().unwrap();
+        assert!(
+            message.ends_with("waiting for the end of file t"),
+            "{message}"
+        );
+    });
+}
+
+/// A snapshot ended by the memory cap is still open until dropped, and counted as such.
+#[test]
+fn a_snapshot_ended_by_the_cap_counts_as_open_until_dropped() {
+    let storage = MemStorage::new();
+    let o = TxOptions {
+        snapshot_memory: 0,
+        ..TxOptions::default()
+    };
+    let (db, x, _) = two_accounts(&storage, o);
+    let mut r = db.begin_read_only().unwrap();
+    let mut w = db.begin().unwrap();
+    w.set_u64(&x, 8, 1).unwrap();
+    w.commit().unwrap();
+    assert!(matches!(
+        r.get_u64(&x, 8),
+        Err(Error::SnapshotTooOld { .. })
+    ));
+    assert_eq!(db.snapshot_stats().active, 1);
+    drop(r);
+    assert_eq!(db.snapshot_stats().active, 0);
+}

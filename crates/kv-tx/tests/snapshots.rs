@@ -205,7 +205,7 @@ fn past_the_memory_cap_the_oldest_snapshot_is_too_old() {
     let stats = db.snapshot_stats();
     assert_eq!(
         (stats.too_old, stats.active, stats.version_bytes),
-        (1, 1, page)
+        (1, 2, page)
     );
     drop(old);
     drop(young);

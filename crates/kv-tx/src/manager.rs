@@ -336,8 +336,9 @@ impl TxManager {
 
     /// Refuses names of files the transaction layer does not own (log segments).
     pub(crate) fn check_file(&self, file: &str) -> Result<()> {
-        let log_prefix = format!("{LOG_NAME}.");
-        if file.starts_with(&log_prefix) || file == LOG_NAME {
+        // On every read and write: no allocation.
+        let after = file.strip_prefix(LOG_NAME);
+        if after.is_some_and(|rest| rest.is_empty() || rest.starts_with('.')) {
             return Err(Error::ReservedName {
                 name: file.to_owned(),
             });
@@ -396,6 +397,12 @@ impl TxManager {
     /// The lock table (for stats, and for layers that lock pages themselves).
     pub fn locks(&self) -> &LockTable<BlockId> {
         &self.locks
+    }
+
+    /// The length of a page's payload: offsets `PAGE_LSN_SIZE..page_capacity()` of every
+    /// block are the caller's.
+    pub fn page_capacity(&self) -> usize {
+        self.fm.block_size() - kv_file::TRAILER_SIZE
     }
 
     /// Snapshot counters: open read-only transactions and the memory their page images hold.

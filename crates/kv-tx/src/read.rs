@@ -12,9 +12,42 @@ use crate::{Error, Result};
 /// (which locks) and a read-only [`ReadTransaction`] (which reads its snapshot), so code
 /// above this layer can be written once for both.
 pub trait PageRead {
-    /// Fills `buf` with the bytes at `offset` of `block`: the one required method, and the
-    /// one that allocates nothing.
-    fn read_into(&mut self, block: &BlockId, offset: usize, buf: &mut [u8]) -> Result<()>;
+    /// The length of a page's payload: offsets `PAGE_LSN_SIZE..page_capacity()` of every
+    /// block are the caller's.
+    fn page_capacity(&self) -> usize;
+
+    /// The number of blocks in `file`. (A read-write transaction locks the file's end; a
+    /// snapshot counts blocks appended since it began, see [`ReadTransaction::size`].)
+    fn size(&mut self, file: &str) -> Result<u64>;
+
+    /// Calls `f` once with the whole payload of `block`, in place — no copy — under the
+    /// page's read latch: the one required read, for layers that parse their own pages.
+    /// Bytes `0..PAGE_LSN_SIZE` are the page LSN. `f` must be quick: writers of the page
+    /// wait for it.
+    fn with_page(&mut self, block: &BlockId, f: &mut dyn FnMut(&[u8])) -> Result<()>;
+
+    /// What `f` computes from the payload of `block`, read in place (see
+    /// [`with_page`](Self::with_page)).
+    fn read_page<R>(&mut self, block: &BlockId, f: impl FnOnce(&[u8]) -> R) -> Result<R>
+    where
+        Self: Sized,
+    {
+        let mut f = Some(f);
+        let mut out = None;
+        self.with_page(block, &mut |payload| {
+            if let Some(f) = f.take() {
+                out = Some(f(payload));
+            }
+        })?;
+        Ok(out.expect("with_page calls its closure once"))
+    }
+
+    /// Fills `buf` with the bytes at `offset` of `block` (allocating nothing).
+    fn read_into(&mut self, block: &BlockId, offset: usize, buf: &mut [u8]) -> Result<()> {
+        let mut copied = Ok(());
+        self.with_page(block, &mut |payload| copied = copy_out(payload, block, offset, buf))?;
+        copied
+    }
 
     /// `len` bytes at `offset` of `block`.
     fn read_bytes(&mut self, block: &BlockId, offset: usize, len: usize) -> Result<Vec<u8>> {
@@ -101,18 +134,23 @@ impl<'a> ReadTransaction<'a> {
         self.snapshot.csn
     }
 
-    /// The number of blocks in `file` now — **not** as of the snapshot: it counts blocks
-    /// appended since, even by transactions that have not committed or rolled back (file
-    /// lengths are not versioned). Such blocks read as they were at the snapshot: all zero.
-    pub fn size(&self, file: &str) -> Result<u64> {
-        self.mgr.check_file(file)?;
-        Ok(self.mgr.fm.length(file)?)
-    }
 }
 
 impl PageRead for ReadTransaction<'_> {
+    fn page_capacity(&self) -> usize {
+        self.mgr.page_capacity()
+    }
+
+    /// The number of blocks in `file` now — **not** as of the snapshot: it counts blocks
+    /// appended since, even by transactions that have not committed or rolled back (file
+    /// lengths are not versioned). Such blocks read as they were at the snapshot: all zero.
+    fn size(&mut self, file: &str) -> Result<u64> {
+        self.mgr.check_file(file)?;
+        Ok(self.mgr.fm.length(file)?)
+    }
+
     // ANCHOR: snapshot_read
-    fn read_into(&mut self, block: &BlockId, offset: usize, buf: &mut [u8]) -> Result<()> {
+    fn with_page(&mut self, block: &BlockId, f: &mut dyn FnMut(&[u8])) -> Result<()> {
         self.mgr.check_file(block.file())?;
         let guard = self.mgr.pool.pin(block)?;
         // The read latch first: a writer keeps the page's committed image before it changes
@@ -121,9 +159,13 @@ impl PageRead for ReadTransaction<'_> {
         match self.mgr.versions.image_for(block, self.snapshot) {
             Ok(Some(image)) => {
                 drop(page);
-                copy_out(&image, block, offset, buf)
+                f(&image);
+                Ok(())
             }
-            Ok(None) => copy_out(page.payload(), block, offset, buf),
+            Ok(None) => {
+                f(page.payload());
+                Ok(())
+            }
             Err(TooOld) => Err(Error::SnapshotTooOld {
                 snapshot: self.snapshot.csn,
             }),

@@ -7,7 +7,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::lock::{LockError, LockMode};
 use crate::manager::{Durability, TxManager};
-use crate::read::{copy_out, PageRead};
+use crate::read::PageRead;
 use crate::record::{LogRecord, TxnId};
 use crate::recovery::{undo, undo_in_memory, UndoStep};
 
@@ -201,7 +201,7 @@ impl<'a> Transaction<'a> {
 
     // ANCHOR: end_of_file
     /// Adds a fresh block to `file` and returns it, under an exclusive lock on the file's
-    /// end (see [`size`](Self::size)). (Not logged: recovery recreates a block that a later
+    /// end (see [`PageRead::size`]). (Not logged: recovery recreates a block that a later
     /// change needs if a crash lost the append.)
     pub fn append(&mut self, file: &str) -> Result<BlockId> {
         self.check_active()?;
@@ -209,22 +209,7 @@ impl<'a> Transaction<'a> {
         self.lock(&end_of_file(file), LockMode::Exclusive)?;
         Ok(self.mgr.fm.append(file)?)
     }
-
-    /// The number of blocks in `file`, under a shared lock on the file's end: a transaction
-    /// that reads "every block of the file" (a predicate) cannot have another transaction
-    /// append a block it would have read (a phantom) before it ends.
-    pub fn size(&mut self, file: &str) -> Result<u64> {
-        self.check_active()?;
-        self.mgr.check_file(file)?;
-        self.lock(&end_of_file(file), LockMode::Shared)?;
-        Ok(self.mgr.fm.length(file)?)
-    }
     // ANCHOR_END: end_of_file
-
-    /// Usable bytes per page for callers: the block's payload less the page LSN.
-    pub fn page_capacity(&self) -> usize {
-        self.mgr.fm.new_page().capacity()
-    }
 
     // ANCHOR: commit
     /// Commits: logs the commit record and, with `Durability::Sync`, returns only once it is
@@ -308,12 +293,29 @@ impl<'a> Transaction<'a> {
 }
 
 impl PageRead for Transaction<'_> {
+    fn page_capacity(&self) -> usize {
+        self.mgr.page_capacity()
+    }
+
+    // ANCHOR: size
+    /// The number of blocks in `file`, under a shared lock on the file's end: a transaction
+    /// that reads "every block of the file" (a predicate) cannot have another transaction
+    /// append a block it would have read (a phantom) before it ends.
+    fn size(&mut self, file: &str) -> Result<u64> {
+        self.check_active()?;
+        self.mgr.check_file(file)?;
+        self.lock(&end_of_file(file), LockMode::Shared)?;
+        Ok(self.mgr.fm.length(file)?)
+    }
+    // ANCHOR_END: size
+
     /// Reads under a shared lock on the block, held to the end of the transaction.
-    fn read_into(&mut self, block: &BlockId, offset: usize, buf: &mut [u8]) -> Result<()> {
+    fn with_page(&mut self, block: &BlockId, f: &mut dyn FnMut(&[u8])) -> Result<()> {
         self.lock(block, LockMode::Shared)?;
         let guard = self.guard(block)?;
         let page = guard.read();
-        copy_out(page.payload(), block, offset, buf)
+        f(page.payload());
+        Ok(())
     }
 }
 

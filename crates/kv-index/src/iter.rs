@@ -1,0 +1,273 @@
+//! Range and prefix scans over a [`BTree`]: walk down to the first leaf, then along the
+//! leaf links, forward or backward.
+
+use std::ops::{Bound, RangeBounds};
+
+use kv_tx::PageRead;
+
+use crate::btree::{BTree, MAX_DEPTH};
+use crate::node::{Node, Value};
+use crate::Result;
+
+/// Entries of a [`BTree`] in key order (or reverse order), read through a transaction.
+/// Each item is a `(key, value)` pair or the error that ended the scan.
+pub struct Range<'t, T: PageRead> {
+    tree: BTree,
+    tx: &'t mut T,
+    /// The current leaf's entries.
+    cells: Vec<(Vec<u8>, Value)>,
+    /// Forward: the next entry to yield. Backward: one past it.
+    pos: usize,
+    /// The leaf after (forward) or before (backward) the current one; 0 at the end.
+    neighbour: u64,
+    /// Where forward iteration stops (backward: where it starts).
+    upper: Bound<Vec<u8>>,
+    /// Where backward iteration stops (forward: where it starts).
+    lower: Bound<Vec<u8>>,
+    /// Keys must start with this (a prefix scan).
+    prefix: Option<Vec<u8>>,
+    reverse: bool,
+    /// Set once exhausted or failed.
+    done: bool,
+}
+
+impl BTree {
+    // ANCHOR: range
+    /// The entries with keys in `range`, in key order.
+    ///
+    /// ```
+    /// # use kv_index::BTree;
+    /// # use kv_file::MemStorage;
+    /// # use kv_tx::{TxManager, TxOptions};
+    /// # let db = TxManager::open_with(MemStorage::new(), TxOptions::default()).unwrap();
+    /// # let mut tx = db.begin().unwrap();
+    /// let tree = BTree::create(&mut tx, "t")?;
+    /// for key in [b"a", b"b", b"c"] {
+    ///     tree.insert(&mut tx, key, b"v")?;
+    /// }
+    /// let keys: Vec<Vec<u8>> = tree
+    ///     .range(&mut tx, &b"b"[..]..)?
+    ///     .map(|entry| entry.map(|(key, _)| key))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(keys, [b"b".to_vec(), b"c".to_vec()]);
+    /// # Ok::<(), kv_index::Error>(())
+    /// ```
+    pub fn range<'t, 'k, T: PageRead>(
+        &self,
+        tx: &'t mut T,
+        range: impl RangeBounds<&'k [u8]>,
+    ) -> Result<Range<'t, T>> {
+        Range::new(self, tx, bounds(&range), None, false)
+    }
+
+    /// The entries with keys in `range`, in reverse key order.
+    pub fn range_rev<'t, 'k, T: PageRead>(
+        &self,
+        tx: &'t mut T,
+        range: impl RangeBounds<&'k [u8]>,
+    ) -> Result<Range<'t, T>> {
+        Range::new(self, tx, bounds(&range), None, true)
+    }
+    // ANCHOR_END: range
+
+    /// The entries whose keys start with `prefix`, in key order.
+    pub fn prefix<'t, T: PageRead>(&self, tx: &'t mut T, prefix: &[u8]) -> Result<Range<'t, T>> {
+        let lower = Bound::Included(prefix.to_vec());
+        Range::new(
+            self,
+            tx,
+            (lower, Bound::Unbounded),
+            Some(prefix.to_vec()),
+            false,
+        )
+    }
+
+    /// The number of entries. **A scan** of every leaf (values are not read): the tree keeps
+    /// no count, because a count in the meta page would make every insert and delete write
+    /// that one page — and lock it — serializing all writers.
+    pub fn len(&self, tx: &mut impl PageRead) -> Result<u64> {
+        let mut number = self.leftmost_leaf(tx)?;
+        let mut count = 0;
+        while number != 0 {
+            match self.read_node(tx, number)? {
+                Node::Leaf { next, cells, .. } => {
+                    count += cells.len() as u64;
+                    number = next;
+                }
+                Node::Internal { .. } => return Err(self.too_deep()),
+            }
+        }
+        Ok(count)
+    }
+
+    /// Whether the tree is empty (reads the root, and its leftmost leaf if the root is not one).
+    pub fn is_empty(&self, tx: &mut impl PageRead) -> Result<bool> {
+        let leaf = self.leftmost_leaf(tx)?;
+        Ok(self.read_node(tx, leaf)?.is_empty())
+    }
+
+    fn leftmost_leaf(&self, tx: &mut impl PageRead) -> Result<u64> {
+        let mut number = self.meta(tx)?.root();
+        for _ in 0..MAX_DEPTH {
+            match self.read_node(tx, number)? {
+                node @ Node::Internal { .. } => number = node.child_at(0),
+                Node::Leaf { .. } => return Ok(number),
+            }
+        }
+        Err(self.too_deep())
+    }
+}
+
+fn bounds<'k>(range: &impl RangeBounds<&'k [u8]>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let own = |b: Bound<&&[u8]>| match b {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    (own(range.start_bound()), own(range.end_bound()))
+}
+
+impl<'t, T: PageRead> Range<'t, T> {
+    fn new(
+        tree: &BTree,
+        tx: &'t mut T,
+        (lower, upper): (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        prefix: Option<Vec<u8>>,
+        reverse: bool,
+    ) -> Result<Self> {
+        // Walk down towards the end we start from.
+        let target = if reverse { &upper } else { &lower };
+        let mut number = tree.meta(tx)?.root();
+        let mut depth = 0;
+        let (cells, link) = loop {
+            depth += 1;
+            if depth > MAX_DEPTH {
+                return Err(tree.too_deep());
+            }
+            match tree.read_node(tx, number)? {
+                node @ Node::Internal { .. } => {
+                    number = match target {
+                        Bound::Included(k) | Bound::Excluded(k) => node.child_for(k).1,
+                        Bound::Unbounded if reverse => node.child_at(node.children() - 1),
+                        Bound::Unbounded => node.child_at(0),
+                    }
+                }
+                Node::Leaf { prev, next, cells } => {
+                    break (cells, if reverse { prev } else { next })
+                }
+            }
+        };
+        let pos = match (target, reverse) {
+            (Bound::Unbounded, false) => 0,
+            (Bound::Unbounded, true) => cells.len(),
+            (Bound::Included(k), false) => cells.partition_point(|(c, _)| c < k),
+            (Bound::Excluded(k), false) => cells.partition_point(|(c, _)| c <= k),
+            (Bound::Included(k), true) => cells.partition_point(|(c, _)| c <= k),
+            (Bound::Excluded(k), true) => cells.partition_point(|(c, _)| c < k),
+        };
+        Ok(Range {
+            tree: tree.clone(),
+            tx,
+            cells,
+            pos,
+            neighbour: link,
+            upper,
+            lower,
+            prefix,
+            reverse,
+            done: false,
+        })
+    }
+
+    /// The next entry's key and value reference, moving to the neighbouring leaf as needed.
+    fn step(&mut self) -> Result<Option<(Vec<u8>, Value)>> {
+        loop {
+            let available = if self.reverse {
+                self.pos > 0
+            } else {
+                self.pos < self.cells.len()
+            };
+            if available {
+                let at = if self.reverse {
+                    self.pos -= 1;
+                    self.pos
+                } else {
+                    self.pos += 1;
+                    self.pos - 1
+                };
+                return Ok(Some(std::mem::replace(
+                    &mut self.cells[at],
+                    (Vec::new(), Value::Inline(Vec::new())),
+                )));
+            }
+            if self.neighbour == 0 {
+                return Ok(None);
+            }
+            match self.tree.read_node(self.tx, self.neighbour)? {
+                Node::Leaf { prev, next, cells } => {
+                    self.neighbour = if self.reverse { prev } else { next };
+                    self.pos = if self.reverse { cells.len() } else { 0 };
+                    self.cells = cells;
+                }
+                Node::Internal { .. } => {
+                    return Err(crate::Error::Corrupt {
+                        block: self.tree.block(self.neighbour),
+                        reason: "a leaf link points at an internal node".into(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Whether `key` is past the end the scan is heading for.
+    fn past_end(&self, key: &[u8]) -> bool {
+        if let Some(prefix) = &self.prefix {
+            if !key.starts_with(prefix) {
+                return true;
+            }
+        }
+        if self.reverse {
+            match &self.lower {
+                Bound::Included(k) => key < k.as_slice(),
+                Bound::Excluded(k) => key <= k.as_slice(),
+                Bound::Unbounded => false,
+            }
+        } else {
+            match &self.upper {
+                Bound::Included(k) => key > k.as_slice(),
+                Bound::Excluded(k) => key >= k.as_slice(),
+                Bound::Unbounded => false,
+            }
+        }
+    }
+}
+
+impl<T: PageRead> Iterator for Range<'_, T> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let entry = match self.step() {
+            Ok(Some((key, _))) if self.past_end(&key) => None,
+            Ok(Some((key, value))) => Some(self.tree.value(self.tx, &value).map(|v| (key, v))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        };
+        if !matches!(entry, Some(Ok(_))) {
+            self.done = true;
+        }
+        entry
+    }
+}
+
+impl<T: PageRead> std::fmt::Debug for Range<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Range")
+            .field("file", &self.tree.file())
+            .field("reverse", &self.reverse)
+            .field("done", &self.done)
+            .finish()
+    }
+}

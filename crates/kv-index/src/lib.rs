@@ -1,0 +1,118 @@
+//! # kv-index: the B+tree and the extendible hash index
+//!
+//! Chapter 7 of the book. An index maps byte-string keys to byte-string values inside one
+//! file of the database, and every page it changes goes through a [`kv_tx::Transaction`]:
+//! so an index inherits atomicity and durability (chapter 5), isolation by page locks
+//! (chapter 6), and — read through a [`kv_tx::ReadTransaction`] — snapshot reads, without a
+//! line of its own code for any of them.
+//!
+//! ```
+//! use kv_file::MemStorage;
+//! use kv_index::{BTree, Index};
+//! use kv_tx::{TxManager, TxOptions};
+//!
+//! # fn main() -> Result<(), kv_index::Error> {
+//! let db = TxManager::open_with(MemStorage::new(), TxOptions::default())?;
+//! let mut tx = db.begin()?;
+//! let tree = BTree::create(&mut tx, "users")?;
+//! tree.insert(&mut tx, b"ada", b"lovelace")?;
+//! tree.insert(&mut tx, b"alan", b"turing")?;
+//! tx.commit()?;
+//!
+//! let mut snapshot = db.begin_read_only()?;
+//! assert_eq!(tree.get(&mut snapshot, b"ada")?, Some(b"lovelace".to_vec()));
+//! let names: Vec<_> = tree.prefix(&mut snapshot, b"a")?.map(|e| e.unwrap().0).collect();
+//! assert_eq!(names, [b"ada".to_vec(), b"alan".to_vec()]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Two structures, one [`Index`] trait for point operations:
+//!
+//! - [`BTree`]: a B+tree on slotted pages. Keys in byte order; values in the leaves (or, when
+//!   large, in overflow page chains); leaves linked both ways for range scans in either
+//!   direction; splits on insert, merges and redistribution on delete, a free-page list.
+//! - [`HashIndex`]: extendible hashing. Point operations only, usually one bucket page
+//!   read after the directory page.
+//!
+//! ## Invariants (what [`BTree::check`] verifies)
+//!
+//! - Keys are strictly increasing within a node, and within the bounds its parent's
+//!   separators give it: child `i` of an internal node holds keys `≥ separator i-1` and
+//!   `< separator i`.
+//! - Every leaf is at the same depth; no node but the root is empty; an internal root has
+//!   at least one separator (a root with one child gives way to it).
+//! - The leaf links chain exactly the leaves, in key order, both ways.
+//! - Every block below the high-water mark is used exactly once: the meta page, a node, a
+//!   page of one overflow chain, or a free page. None is lost, none is shared.
+//!
+//! ## Design choices, and the alternatives rejected
+//!
+//! - **Nodes are decoded, changed in memory and re-encoded**, and only the bytes that differ
+//!   are written (and logged). Editing slotted pages in place would save the decode but
+//!   spread page-format code through every algorithm; the diff keeps the log as small.
+//! - **Split by bytes, not by count**: keys and values vary in size, so a node splits where
+//!   its bytes halve. Limits are chosen so that any three of the largest cells fit in a page:
+//!   a split then always leaves both halves fitting.
+//! - **Merge or redistribute below a quarter full**, not only when empty: a tree that only
+//!   merges empty nodes keeps many nearly-empty pages after deletes.
+//! - **Large values in overflow chains**, not in the leaves, so leaves keep a high fan-out
+//!   and a scan of keys never reads the large values.
+//! - **A free-page list in the file** (head in the meta page, links in the free pages):
+//!   freed pages are reused before the file grows; returning space to the file system is
+//!   the database's compaction (chapter 8).
+//! - **No count of entries**: `len` is a scan. A count in the meta page would make every
+//!   insert and delete write — and lock — that one page.
+//! - **A high-water mark** in the meta page: appending a block is not undone by a rollback,
+//!   so blocks past the mark are spare and reused, not lost.
+//!
+//! ## CAVEATS
+//!
+//! - Concurrency is by chapter 6's page locks held to the end of the transaction: every
+//!   operation reads the meta page and the root (shared), and an insert that splits — or a
+//!   delete that merges — locks them exclusively, so such writers serialize and, reading
+//!   first, can deadlock (`Error::is_retryable`). B-link trees and latch coupling are the
+//!   remedies real systems use.
+//! - Every node visit copies the page (4 KiB) out of the buffer pool, and writes decode and
+//!   re-encode it.
+//! - Sequential inserts leave leaves half full (the split is even); bulk loading is an
+//!   exercise.
+//! - A value of up to 64 MiB is written through the log: twice its size in log volume
+//!   (before-images of fresh pages are zeroes, but logged).
+
+mod btree;
+mod check;
+mod error;
+mod hash;
+mod iter;
+mod node;
+mod overflow;
+mod page;
+
+pub use btree::BTree;
+pub use check::CheckReport;
+pub use error::{Error, Result};
+pub use hash::{HashCheckReport, HashIndex};
+pub use iter::Range;
+pub use overflow::MAX_VALUE;
+
+use kv_tx::{PageRead, Transaction};
+
+// ANCHOR: index
+/// Point operations every index offers, whatever its structure. Reads take any
+/// [`PageRead`] — a read-write transaction (locking) or a read-only snapshot.
+pub trait Index {
+    /// The value stored under `key`, if any.
+    fn get(&self, tx: &mut impl PageRead, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Stores `value` under `key`, returning the value it replaced.
+    fn insert(&self, tx: &mut Transaction<'_>, key: &[u8], value: &[u8])
+        -> Result<Option<Vec<u8>>>;
+    /// Stores `value` under `key` without reading the value it replaces (a large replaced
+    /// value is freed unread).
+    fn put(&self, tx: &mut Transaction<'_>, key: &[u8], value: &[u8]) -> Result<()>;
+    /// Removes `key`, returning its value.
+    fn delete(&self, tx: &mut Transaction<'_>, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Removes `key` without reading its value; whether it was there.
+    fn remove(&self, tx: &mut Transaction<'_>, key: &[u8]) -> Result<bool>;
+}
+// ANCHOR_END: index

@@ -1,0 +1,93 @@
+//! Overflow chains: a value too large to sit in a leaf (or bucket) is stored in a chain of
+//! pages, and the cell keeps only the first page's number and the value's length.
+//!
+//! An overflow page's `count` says how many of its bytes after the header are data, and its
+//! `link` names the next page (0 ends the chain).
+
+use kv_file::BlockId;
+use kv_tx::{PageRead, Transaction};
+
+use crate::page::{write_diff, Kind, Meta, PageBuf, COUNT, HEADER_END, LINK};
+use crate::Result;
+
+/// The largest value any index stores: 64 MiB.
+pub const MAX_VALUE: usize = 64 << 20;
+
+// ANCHOR: write_chain
+/// Stores `value` in a new chain of pages taken from `meta`'s allocator; returns the first
+/// page's number.
+pub fn write_chain(tx: &mut Transaction<'_>, meta: &mut Meta, value: &[u8]) -> Result<u64> {
+    let capacity = tx.page_capacity();
+    let per_page = capacity - HEADER_END;
+    let chunks: Vec<&[u8]> = value.chunks(per_page).collect();
+    let blocks = chunks
+        .iter()
+        .map(|_| meta.allocate(tx))
+        .collect::<Result<Vec<BlockId>>>()?;
+    for (i, chunk) in chunks.iter().enumerate() {
+        let old = PageBuf::read(tx, blocks[i].clone(), capacity)?;
+        let mut page = PageBuf::zeroed(blocks[i].clone(), capacity);
+        page.init(Kind::Overflow);
+        page.set_u16(COUNT, chunk.len() as u16);
+        page.set_u64(LINK, blocks.get(i + 1).map_or(0, |b| b.number()));
+        page.bytes[HEADER_END..HEADER_END + chunk.len()].copy_from_slice(chunk);
+        write_diff(tx, &old.bytes, &page)?;
+    }
+    Ok(blocks.first().map_or(0, |b| b.number()))
+}
+// ANCHOR_END: write_chain
+
+/// Reads the `len`-byte value stored in the chain starting at page `first` of `file`.
+pub fn read_chain(tx: &mut impl PageRead, file: &str, first: u64, len: usize) -> Result<Vec<u8>> {
+    let capacity = tx.page_capacity();
+    let mut value = Vec::with_capacity(len);
+    let mut next = first;
+    while value.len() < len {
+        let page = PageBuf::read(tx, BlockId::new(file, next), capacity)?;
+        page.expect(Kind::Overflow)?;
+        let count = usize::from(page.u16(COUNT));
+        if count == 0 || HEADER_END + count > capacity || value.len() + count > len {
+            return Err(page.corrupt(format!(
+                "overflow page holds {count} bytes of a {len}-byte value"
+            )));
+        }
+        value.extend_from_slice(&page.bytes[HEADER_END..HEADER_END + count]);
+        next = page.u64(LINK);
+        if value.len() < len && next == 0 {
+            return Err(page.corrupt(format!(
+                "overflow chain ends after {} of {len} bytes",
+                value.len()
+            )));
+        }
+    }
+    Ok(value)
+}
+
+/// The pages of the chain starting at `first` (for freeing and for checks).
+pub fn chain_pages(tx: &mut impl PageRead, file: &str, first: u64) -> Result<Vec<u64>> {
+    let capacity = tx.page_capacity();
+    let mut pages = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut next = first;
+    while next != 0 {
+        let page = PageBuf::read(tx, BlockId::new(file, next), capacity)?;
+        page.expect(Kind::Overflow)?;
+        if !seen.insert(next) {
+            return Err(page.corrupt("the overflow chain has a cycle"));
+        }
+        pages.push(next);
+        next = page.u64(LINK);
+    }
+    Ok(pages)
+}
+
+/// Puts every page of the chain starting at `first` on the free list.
+pub fn free_chain(tx: &mut Transaction<'_>, meta: &mut Meta, file: &str, first: u64) -> Result<()> {
+    let capacity = tx.page_capacity();
+    for number in chain_pages(tx, file, first)? {
+        let block = BlockId::new(file, number);
+        let old = PageBuf::read(tx, block.clone(), capacity)?;
+        meta.free(tx, &block, &old.bytes)?;
+    }
+    Ok(())
+}

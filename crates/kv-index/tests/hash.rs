@@ -1,0 +1,776 @@
+//! Chapter 7 checkpoint: the extendible hash index — splits, directory doubling, chains of
+//! equal hashes, overflow values, limits, rollback, reopen, damage — and a model-based
+//! property test against a `BTreeMap`, with commits, rollbacks, reopens and power failures.
+
+use std::collections::BTreeMap;
+
+use kv_file::{BlockId, Crash, FileOptions, MemStorage};
+use kv_index::{Error, HashCheckReport, HashIndex, Index, MAX_VALUE};
+use kv_tx::{PageRead, Transaction, TxManager, TxOptions};
+use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
+
+/// Options with `block_size`-byte pages (512 makes buckets split after a few keys).
+fn options(block_size: usize) -> TxOptions {
+    TxOptions {
+        file: FileOptions::default().block_size(block_size),
+        ..TxOptions::default()
+    }
+}
+
+/// A fresh database on simulated storage with pages of `block_size` bytes.
+fn db(block_size: usize) -> (MemStorage, TxManager) {
+    let storage = MemStorage::new();
+    let db = TxManager::open_with(storage.clone(), options(block_size)).unwrap();
+    (storage, db)
+}
+
+/// Panics with the report and a dump unless the index is sound.
+fn assert_sound(index: &HashIndex, tx: &mut impl PageRead) -> HashCheckReport {
+    let report = index.check(tx).unwrap();
+    assert!(
+        report.is_ok(),
+        "{report:#?}\n{}",
+        index.dump(tx).unwrap_or_default()
+    );
+    report
+}
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key{i:06}").into_bytes()
+}
+
+/// The largest key with 512-byte pages (the B+tree's limit).
+const MAX_KEY: usize = 140;
+
+#[test]
+fn an_empty_index_has_one_bucket_and_nothing_in_it() {
+    let (_, db) = db(512);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h").unwrap();
+    assert_eq!(index.max_key(), MAX_KEY);
+    assert_eq!(index.file(), "h");
+    assert_eq!(index.get(&mut tx, b"x").unwrap(), None);
+    assert_eq!(index.delete(&mut tx, b"x").unwrap(), None);
+    assert!(index.is_empty(&mut tx).unwrap());
+    let report = assert_sound(&index, &mut tx);
+    let shape = (
+        report.global_depth,
+        report.directory_pages,
+        report.buckets,
+        report.blocks,
+    );
+    assert_eq!(shape, (0, 1, 1, 3), "meta, one directory page, one bucket");
+    assert!(matches!(
+        HashIndex::create(&mut tx, "h"),
+        Err(Error::NotAnIndex { .. })
+    ));
+    assert!(matches!(
+        kv_index::BTree::open(&mut tx, "h"),
+        Err(Error::NotAnIndex { .. })
+    ));
+}
+
+#[test]
+fn insert_replaces_and_returns_the_old_value() {
+    let (_, db) = db(512);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h").unwrap();
+    assert_eq!(index.insert(&mut tx, b"k", b"one").unwrap(), None);
+    assert_eq!(
+        index.insert(&mut tx, b"k", b"two").unwrap(),
+        Some(b"one".to_vec())
+    );
+    Index::put(&index, &mut tx, b"k", b"three").unwrap();
+    assert_eq!(
+        Index::get(&index, &mut tx, b"k").unwrap(),
+        Some(b"three".to_vec())
+    );
+    index.insert(&mut tx, b"", b"the empty key").unwrap();
+    assert_eq!(
+        index.get(&mut tx, b"").unwrap(),
+        Some(b"the empty key".to_vec())
+    );
+    assert!(Index::remove(&index, &mut tx, b"k").unwrap());
+    assert!(!Index::remove(&index, &mut tx, b"k").unwrap());
+    assert_eq!(index.len(&mut tx).unwrap(), 1);
+    assert_sound(&index, &mut tx);
+}
+
+// ANCHOR: growth_test
+#[test]
+fn buckets_split_and_the_directory_doubles() {
+    let (_, db) = db(512);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h").unwrap();
+    let (mut doublings, mut splits_without_doubling) = (0, 0);
+    let mut last = assert_sound(&index, &mut tx);
+    for i in 0..1_500 {
+        index.insert(&mut tx, &key(i), &[i as u8; 20]).unwrap();
+        let report = if i % 50 == 0 || i < 100 {
+            assert_sound(&index, &mut tx)
+        } else {
+            continue;
+        };
+        assert!(
+            report.global_depth >= last.global_depth,
+            "the directory never shrinks"
+        );
+        if report.global_depth > last.global_depth {
+            doublings += 1;
+        } else if report.buckets > last.buckets {
+            splits_without_doubling += 1; // a bucket of local depth < global depth split
+        }
+        last = report;
+    }
+    let report = assert_sound(&index, &mut tx);
+    assert!(report.global_depth >= 7, "{report:?}");
+    assert!(
+        doublings >= 3 && splits_without_doubling >= 3,
+        "{doublings} {splits_without_doubling}"
+    );
+    assert!(
+        report.directory_pages >= 3,
+        "59 entries per 512-byte page: {report:?}"
+    );
+    assert_eq!(report.keys, 1_500);
+    assert!(
+        report.buckets > 1_500 / 20,
+        "buckets are not mostly empty: {report:?}"
+    );
+    for i in 0..1_500 {
+        assert_eq!(
+            index.get(&mut tx, &key(i)).unwrap(),
+            Some(vec![i as u8; 20])
+        );
+    }
+    assert_eq!(index.get(&mut tx, &key(1_500)).unwrap(), None);
+    // Deletes empty the buckets but never merge them (see CAVEATS).
+    for i in 0..1_500 {
+        assert_eq!(
+            index.delete(&mut tx, &key(i)).unwrap(),
+            Some(vec![i as u8; 20])
+        );
+    }
+    let after = assert_sound(&index, &mut tx);
+    assert_eq!(
+        (after.keys, after.buckets, after.global_depth),
+        (0, report.buckets, report.global_depth)
+    );
+    tx.commit().unwrap();
+}
+// ANCHOR_END: growth_test
+
+#[test]
+fn the_first_split_doubles_a_one_entry_directory() {
+    let (_, db) = db(512);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h").unwrap();
+    let mut i = 0;
+    while assert_sound(&index, &mut tx).buckets == 1 {
+        index.insert(&mut tx, &key(i), &[b'v'; 40]).unwrap();
+        i += 1;
+    }
+    let report = assert_sound(&index, &mut tx);
+    assert_eq!(
+        (report.global_depth, report.buckets, report.max_local_depth),
+        (1, 2, 1)
+    );
+    assert!(
+        i >= 8,
+        "about nine 56-byte cells fill a 512-byte bucket: split after {i}"
+    );
+    let dump = index.dump(&mut tx).unwrap();
+    assert!(
+        dump.starts_with("directory: global depth 1, 2 entries in 1 page\n  0 -> 2\n  1 -> 3\n"),
+        "{dump}"
+    );
+}
+
+/// Every key hashes to the same value: no split can ever separate them.
+fn constant(_: &[u8]) -> u64 {
+    0x5eed
+}
+
+/// Hashes whose low 20 bits are all zero: the keys differ only in bits no bucket uses yet.
+fn high_bits_only(key: &[u8]) -> u64 {
+    u64::from(key.last().copied().unwrap_or(0)) << 20
+}
+
+#[test]
+fn keys_with_equal_hashes_share_a_chain_and_never_double_the_directory() {
+    for hash in [constant as fn(&[u8]) -> u64, high_bits_only] {
+        let (_, db) = db(512);
+        let mut tx = db.begin().unwrap();
+        let index = HashIndex::create(&mut tx, "h").unwrap().with_hash_fn(hash);
+        for i in 0..200 {
+            index.insert(&mut tx, &key(i), &[i as u8; 30]).unwrap();
+        }
+        let report = assert_sound(&index, &mut tx);
+        assert_eq!((report.global_depth, report.buckets), (0, 1), "{report:?}");
+        assert!(report.bucket_overflow >= 200 * 44 / 472, "{report:?}");
+        for i in 0..200 {
+            assert_eq!(
+                index.get(&mut tx, &key(i)).unwrap(),
+                Some(vec![i as u8; 30])
+            );
+        }
+        for i in 0..190 {
+            assert!(index.remove(&mut tx, &key(i)).unwrap());
+        }
+        // The chain shrank back: ten cells need one page; the rest went to the free list.
+        let after = assert_sound(&index, &mut tx);
+        assert_eq!(after.bucket_overflow, 0, "{after:?}");
+        assert_eq!(after.free, report.bucket_overflow);
+        // Reused before the file grows.
+        for i in 0..100 {
+            index.insert(&mut tx, &key(i), b"again").unwrap();
+        }
+        assert_eq!(assert_sound(&index, &mut tx).blocks, report.blocks);
+    }
+}
+
+/// Only four hash values (by the key's last byte): chains and splits together.
+fn four_values(key: &[u8]) -> u64 {
+    u64::from(key.last().copied().unwrap_or(0) % 4)
+}
+
+#[test]
+fn a_few_distinct_hashes_split_as_far_as_they_separate_then_chain() {
+    let (_, db) = db(512);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h")
+        .unwrap()
+        .with_hash_fn(four_values);
+    for i in 0..400 {
+        index.insert(&mut tx, &key(i), &[1; 10]).unwrap();
+    }
+    let report = assert_sound(&index, &mut tx);
+    assert_eq!(
+        (report.global_depth, report.buckets, report.keys),
+        (2, 4, 400),
+        "{report:?}"
+    );
+    assert!(report.bucket_overflow > 4, "{report:?}");
+}
+
+#[test]
+fn large_values_live_in_overflow_chains_freed_on_replace_and_delete() {
+    let (_, db) = db(512);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h").unwrap();
+    let per_page = 512 - 8 - 32; // payload less the header
+    let big = vec![7u8; 5_000];
+    index.insert(&mut tx, b"big", &big).unwrap();
+    let report = assert_sound(&index, &mut tx);
+    assert_eq!(report.overflow as usize, 5_000usize.div_ceil(per_page));
+    assert_eq!(index.get(&mut tx, b"big").unwrap(), Some(big.clone()));
+    let bigger = vec![8u8; 9_000];
+    assert_eq!(index.insert(&mut tx, b"big", &bigger).unwrap(), Some(big));
+    let report = assert_sound(&index, &mut tx);
+    assert_eq!(report.overflow as usize, 9_000usize.div_ceil(per_page));
+    assert_eq!(
+        report.free as usize,
+        5_000usize.div_ceil(per_page),
+        "the old chain was freed"
+    );
+    index.put(&mut tx, b"big", b"tiny now").unwrap();
+    assert_eq!(assert_sound(&index, &mut tx).overflow, 0);
+    index.put(&mut tx, b"big", &bigger).unwrap();
+    assert_eq!(index.delete(&mut tx, b"big").unwrap(), Some(bigger));
+    let report = assert_sound(&index, &mut tx);
+    assert_eq!(report.overflow, 0);
+    assert_eq!(
+        report.free + 3,
+        report.blocks,
+        "everything but meta, directory, bucket is free"
+    );
+    // With the largest key, 8 bytes stay in the cell (a third of the page); 9 overflow.
+    index.insert(&mut tx, &[b'k'; MAX_KEY], &[1; 8]).unwrap();
+    index.insert(&mut tx, &[b'K'; MAX_KEY], &[2; 9]).unwrap();
+    let report = assert_sound(&index, &mut tx);
+    assert_eq!(report.overflow, 1, "{report:?}");
+}
+
+#[test]
+fn keys_and_values_over_the_limits_are_refused_and_nothing_changes() {
+    let (_, db) = db(4096);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h").unwrap();
+    assert_eq!(index.max_key(), 1024, "1 KiB keys with 4 KiB pages");
+    index.insert(&mut tx, &[b'k'; 1024], b"fits").unwrap();
+    let end = db.log().end_lsn();
+    let before = index.dump(&mut tx).unwrap();
+    let err = index.insert(&mut tx, &[b'k'; 1025], b"v").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::KeyTooLarge {
+                len: 1025,
+                max: 1024
+            }
+        ),
+        "{err}"
+    );
+    let huge = vec![0u8; MAX_VALUE + 1];
+    let err = index.insert(&mut tx, b"k", &huge).unwrap_err();
+    assert!(matches!(err, Error::ValueTooLarge { .. }), "{err}");
+    let err = index.put(&mut tx, &[b'k'; 1024], &huge).unwrap_err();
+    assert!(matches!(err, Error::ValueTooLarge { .. }), "{err}");
+    assert_eq!(db.log().end_lsn(), end, "nothing was logged");
+    assert_eq!(index.get(&mut tx, &[b'k'; 1025]).unwrap(), None);
+    assert_eq!(index.delete(&mut tx, &[b'k'; 1025]).unwrap(), None);
+    assert_eq!(index.dump(&mut tx).unwrap(), before);
+    assert_eq!(
+        index.get(&mut tx, &[b'k'; 1024]).unwrap(),
+        Some(b"fits".to_vec())
+    );
+    assert_eq!(assert_sound(&index, &mut tx).keys, 1);
+}
+
+#[test]
+fn rolled_back_changes_vanish_and_committed_ones_survive_a_reopen() {
+    let (storage, db) = db(512);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h").unwrap();
+    for i in 0..100 {
+        index.insert(&mut tx, &key(i), b"committed").unwrap();
+    }
+    tx.commit().unwrap();
+    let committed = {
+        let mut snapshot = db.begin_read_only().unwrap();
+        (
+            assert_sound(&index, &mut snapshot),
+            index.dump(&mut snapshot).unwrap(),
+        )
+    };
+    // Splits, doublings, overflow chains, deletes — all rolled back.
+    let mut tx = db.begin().unwrap();
+    for i in 100..600 {
+        index
+            .insert(&mut tx, &key(i), &vec![1; (i as usize * 13) % 700])
+            .unwrap();
+    }
+    for i in 0..50 {
+        index.delete(&mut tx, &key(i)).unwrap();
+    }
+    assert!(assert_sound(&index, &mut tx).global_depth > committed.0.global_depth);
+    tx.rollback().unwrap();
+    let mut tx = db.begin().unwrap();
+    let report = assert_sound(&index, &mut tx);
+    assert_eq!(index.dump(&mut tx).unwrap(), committed.1);
+    assert_eq!(
+        (report.keys, report.global_depth),
+        (100, committed.0.global_depth)
+    );
+    // Blocks appended by the rolled-back transaction are spare, not lost, and reused.
+    for i in 100..300 {
+        index.insert(&mut tx, &key(i), b"second").unwrap();
+    }
+    tx.commit().unwrap();
+    drop(index);
+    drop(db);
+    let db = TxManager::open_with(storage, options(512)).unwrap();
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::open(&mut tx, "h").unwrap();
+    assert_eq!(assert_sound(&index, &mut tx).keys, 300);
+    for i in 0..300 {
+        let want: &[u8] = if i < 100 { b"committed" } else { b"second" };
+        assert_eq!(index.get(&mut tx, &key(i)).unwrap().as_deref(), Some(want));
+    }
+    assert!(matches!(
+        HashIndex::open(&mut tx, "nothing"),
+        Err(Error::NotAnIndex { .. })
+    ));
+}
+
+#[test]
+fn a_snapshot_reads_the_index_as_it_was_while_a_writer_splits_it() {
+    let (_, db) = db(512);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h").unwrap();
+    for i in 0..20 {
+        index.insert(&mut tx, &key(i), b"old").unwrap();
+    }
+    tx.commit().unwrap();
+    let mut snapshot = db.begin_read_only().unwrap();
+    let mut tx = db.begin().unwrap();
+    for i in 0..500 {
+        index.insert(&mut tx, &key(i), b"new").unwrap();
+    }
+    for i in 0..20 {
+        assert_eq!(
+            index.get(&mut snapshot, &key(i)).unwrap().as_deref(),
+            Some(&b"old"[..])
+        );
+    }
+    assert_eq!(index.get(&mut snapshot, &key(100)).unwrap(), None);
+    tx.commit().unwrap();
+    assert_eq!(assert_sound(&index, &mut snapshot).keys, 20);
+    let mut later = db.begin_read_only().unwrap();
+    assert_eq!(assert_sound(&index, &mut later).keys, 500);
+}
+
+/// Runs every operation against the damaged index: each may fail, none may panic.
+fn exercise(index: &HashIndex, tx: &mut Transaction<'_>) {
+    for i in (0..40).step_by(3) {
+        let _ = index.get(tx, &key(i));
+    }
+    let _ = index.check(tx);
+    let _ = index.dump(tx);
+    let _ = index.len(tx);
+    let _ = index.insert(tx, &key(7), &[3; 300]);
+    let _ = index.insert(tx, &key(1000), b"new");
+    let _ = index.delete(tx, &key(8));
+}
+
+#[test]
+fn damaged_pages_are_errors_or_problems_never_panics() {
+    let (_, db) = db(512);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h").unwrap();
+    for i in 0..40 {
+        index
+            .insert(
+                &mut tx,
+                &key(i),
+                &vec![i as u8; if i % 10 == 0 { 600 } else { 20 }],
+            )
+            .unwrap();
+    }
+    let pages = tx.size("h").unwrap();
+    tx.commit().unwrap();
+
+    // Scribble over the cells of every bucket: the first cell's key length runs off the page.
+    let mut tx = db.begin().unwrap();
+    let report = assert_sound(&index, &mut tx);
+    for n in 1..pages {
+        let block = BlockId::new("h", n);
+        if tx.read_bytes(&block, 8, 1).unwrap() == [6] {
+            tx.write_bytes(&block, 32, &[0xff, 0xff]).unwrap();
+        }
+    }
+    assert!(matches!(
+        index.get(&mut tx, &key(3)),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(matches!(
+        index.insert(&mut tx, &key(3), b"v"),
+        Err(Error::Corrupt { .. })
+    ));
+    let damaged = index.check(&mut tx).unwrap();
+    assert!(
+        damaged
+            .problems
+            .iter()
+            .any(|p| p.contains("runs past the page")),
+        "{damaged:?}"
+    );
+    tx.rollback().unwrap();
+
+    // A directory entry naming the wrong bucket: every page decodes, invariants break.
+    let mut tx = db.begin().unwrap();
+    let directory = BlockId::new("h", 1);
+    let second = tx.get_u64(&directory, 32 + 8).unwrap();
+    tx.set_u64(&directory, 32, second).unwrap();
+    let damaged = index.check(&mut tx).unwrap();
+    assert!(
+        damaged
+            .problems
+            .iter()
+            .any(|p| p.contains("is named by entries")),
+        "{damaged:?}"
+    );
+    assert!(
+        damaged.problems.iter().any(|p| p.contains("lost")),
+        "{damaged:?}"
+    );
+    tx.rollback().unwrap();
+
+    // A global depth no directory could have (the meta page's aux field is at offset 56).
+    let mut tx = db.begin().unwrap();
+    tx.set_u64(&BlockId::new("h", 0), 56, 99).unwrap();
+    assert!(matches!(
+        index.get(&mut tx, &key(3)),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(matches!(
+        HashIndex::open(&mut tx, "h"),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(!index.check(&mut tx).unwrap().is_ok());
+    tx.set_u64(
+        &BlockId::new("h", 0),
+        56,
+        u64::from(report.global_depth) + 1,
+    )
+    .unwrap();
+    assert!(matches!(
+        index.get(&mut tx, &key(3)),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(!index.check(&mut tx).unwrap().is_ok());
+    tx.rollback().unwrap();
+
+    // Every page, many single-byte changes: no operation panics.
+    for n in 0..pages {
+        for at in (8..504)
+            .step_by(11)
+            .chain([9, 10, 11, 12, 13, 16, 17, 23, 33, 34, 35, 36])
+        {
+            let mut tx = db.begin().unwrap();
+            let block = BlockId::new("h", n);
+            let byte = tx.read_bytes(&block, at, 1).unwrap()[0];
+            tx.write_bytes(&block, at, &[byte ^ 0xa5]).unwrap();
+            exercise(&index, &mut tx);
+            tx.rollback().unwrap();
+        }
+    }
+    let mut tx = db.begin().unwrap();
+    assert_eq!(assert_sound(&index, &mut tx), report);
+}
+
+/// Keys `k00`, `k01`, … with 40-byte values: about nine fit in a 512-byte bucket.
+fn fill(index: &HashIndex, tx: &mut Transaction<'_>, keys: std::ops::Range<u32>) {
+    for i in keys {
+        index
+            .insert(tx, format!("k{i:02}").as_bytes(), &[b'v'; 40])
+            .unwrap();
+    }
+}
+
+#[test]
+fn dumps_of_a_growing_index() {
+    let (_, db) = db(512);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h").unwrap();
+    fill(&index, &mut tx, 0..8);
+    insta::assert_snapshot!("1_one_bucket", index.dump(&mut tx).unwrap());
+    fill(&index, &mut tx, 8..12);
+    insta::assert_snapshot!("2_split_and_doubled", index.dump(&mut tx).unwrap());
+    fill(&index, &mut tx, 12..40);
+    insta::assert_snapshot!("3_more_buckets", index.dump(&mut tx).unwrap());
+    index.insert(&mut tx, b"big", &[b'v'; 2000]).unwrap();
+    for i in 0..30 {
+        index
+            .delete(&mut tx, format!("k{i:02}").as_bytes())
+            .unwrap();
+    }
+    insta::assert_snapshot!("4_emptied_not_merged", index.dump(&mut tx).unwrap());
+    assert_sound(&index, &mut tx);
+    let equal = HashIndex::create(&mut tx, "c")
+        .unwrap()
+        .with_hash_fn(constant);
+    fill(&equal, &mut tx, 0..20);
+    insta::assert_snapshot!("5_equal_hashes_chain", equal.dump(&mut tx).unwrap());
+    assert_sound(&equal, &mut tx);
+}
+
+// ---------------------------------------------------------------------------------------
+// The model: random operations against a BTreeMap of what must be there.
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Insert `key` with a value of `len` copies of `fill` (`insert`, or `put` if `quiet`).
+    Put(Vec<u8>, usize, u8, bool),
+    /// Delete `key` (`delete`, or `remove` if `quiet`).
+    Delete(Vec<u8>, bool),
+    Get(Vec<u8>),
+    Commit,
+    Rollback,
+    /// Roll back, close the database and open it again.
+    Reopen,
+    /// A power failure: the transaction in flight is lost, committed ones survive.
+    Crash,
+}
+
+fn key_strategy() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        8 => prop::collection::vec(0u8..6, 0..5), // few distinct keys: many replaces and deletes
+        1 => prop::collection::vec(any::<u8>(), MAX_KEY..=MAX_KEY),
+        1 => prop::collection::vec(any::<u8>(), 1..MAX_KEY),
+    ]
+}
+
+fn value_len() -> impl Strategy<Value = usize> {
+    prop_oneof![6 => 0usize..60, 3 => 60usize..300, 1 => Just(5_000usize)]
+}
+
+/// Operations; commits, rollbacks, reopens and crashes are each `1 / (20 * scale + 4)` of them.
+fn op(scale: u32) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 * scale => (key_strategy(), value_len(), any::<u8>(), any::<bool>()).prop_map(|(k, n, f, q)| Op::Put(k, n, f, q)),
+        5 * scale => (key_strategy(), any::<bool>()).prop_map(|(k, q)| Op::Delete(k, q)),
+        3 * scale => key_strategy().prop_map(Op::Get),
+        1 => Just(Op::Commit),
+        1 => Just(Op::Rollback),
+        1 => Just(Op::Reopen),
+        1 => Just(Op::Crash),
+    ]
+}
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Every key of the model is in the index with its value, and the index holds no others.
+fn assert_equal(index: &HashIndex, tx: &mut Transaction<'_>, model: &Model) {
+    for (k, v) in model {
+        assert_eq!(index.get(tx, k).unwrap().as_ref(), Some(v), "key {k:?}");
+    }
+    assert_eq!(index.len(tx).unwrap(), model.len() as u64);
+}
+
+/// Runs `ops` against a fresh index hashing with `hash` (None: the real one).
+fn run(ops: Vec<Op>, check_every_step: bool, hash: Option<fn(&[u8]) -> u64>) {
+    let storage = MemStorage::new();
+    let mut committed = Model::new();
+    let mut ops = ops.into_iter();
+    let mut created = false;
+    loop {
+        let db = TxManager::open_with(storage.clone(), options(512)).unwrap();
+        let index = {
+            let mut tx = db.begin().unwrap();
+            let index = if created {
+                HashIndex::open(&mut tx, "h").unwrap()
+            } else {
+                HashIndex::create(&mut tx, "h").unwrap()
+            };
+            let index = match hash {
+                Some(f) => index.with_hash_fn(f),
+                None => index,
+            };
+            assert_equal(&index, &mut tx, &committed);
+            assert_sound(&index, &mut tx);
+            tx.commit().unwrap();
+            created = true;
+            index
+        };
+        let mut model = committed.clone();
+        let mut tx = db.begin().unwrap();
+        let mut ended = None;
+        for op in ops.by_ref() {
+            match op {
+                Op::Put(k, len, fill, quiet) => {
+                    let v = vec![fill; len];
+                    if quiet {
+                        index.put(&mut tx, &k, &v).unwrap();
+                        model.insert(k, v);
+                    } else {
+                        assert_eq!(index.insert(&mut tx, &k, &v).unwrap(), model.insert(k, v));
+                    }
+                }
+                Op::Delete(k, quiet) => {
+                    if quiet {
+                        assert_eq!(
+                            index.remove(&mut tx, &k).unwrap(),
+                            model.remove(&k).is_some()
+                        );
+                    } else {
+                        assert_eq!(index.delete(&mut tx, &k).unwrap(), model.remove(&k));
+                    }
+                }
+                Op::Get(k) => assert_eq!(index.get(&mut tx, &k).unwrap().as_ref(), model.get(&k)),
+                Op::Commit => {
+                    tx.commit().unwrap();
+                    committed = model.clone();
+                    tx = db.begin().unwrap();
+                }
+                Op::Rollback => {
+                    tx.rollback().unwrap();
+                    model = committed.clone();
+                    tx = db.begin().unwrap();
+                    assert_equal(&index, &mut tx, &model);
+                }
+                op @ (Op::Reopen | Op::Crash) => {
+                    ended = Some(op);
+                    break;
+                }
+            }
+            if check_every_step {
+                assert_sound(&index, &mut tx);
+            }
+        }
+        match ended {
+            None => {
+                assert_equal(&index, &mut tx, &model);
+                assert_sound(&index, &mut tx);
+                tx.commit().unwrap();
+                return;
+            }
+            Some(Op::Reopen) => {
+                tx.rollback().unwrap();
+                drop(db);
+            }
+            Some(_) => {
+                // The process dies with `tx` in flight: no rollback runs, recovery undoes it.
+                std::mem::forget(tx);
+                drop(db);
+                storage.crash(Crash::power_loss());
+            }
+        }
+    }
+}
+
+/// A weak hash of eight values: long chains, and splits that stop at depth 3.
+fn eight_values(key: &[u8]) -> u64 {
+    key.iter()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(*b)))
+        % 8
+}
+
+/// `PROPTEST_CASES` if set (for long runs), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A fixed seed, so that every run tries the same cases.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        rng_seed: RngSeed::Fixed(0x004b_616e_7468_6f72),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config(cases(40)))]
+
+    #[test]
+    fn small_runs_checked_after_every_step(ops in prop::collection::vec(op(2), 1..100)) {
+        run(ops, true, None);
+    }
+
+    #[test]
+    fn small_runs_with_a_weak_hash_checked_after_every_step(ops in prop::collection::vec(op(2), 1..100)) {
+        run(ops, true, Some(eight_values));
+    }
+}
+
+proptest! {
+    #![proptest_config(config(cases(3)))]
+
+    #[test]
+    fn large_runs_checked_at_the_end(ops in prop::collection::vec(op(5), 600..900)) {
+        run(ops, false, None);
+    }
+}
+
+/// Many keys of every size in one transaction, then most deleted: deep directories, chains.
+#[test]
+fn a_big_deterministic_run() {
+    let ops: Vec<Op> = (0..3_000u32)
+        .map(|i| {
+            let k = format!("{:05}", (i * 7919) % 1_500).into_bytes();
+            match i % 5 {
+                0..=2 => Op::Put(k, (i as usize * 37) % 400, i as u8, i % 2 == 0),
+                3 => Op::Delete(k, i % 3 == 0),
+                _ if i % 250 == 4 => Op::Commit,
+                _ => Op::Get(k),
+            }
+        })
+        .collect();
+    run(ops, false, None);
+}

@@ -45,7 +45,9 @@ pub trait PageRead {
     /// Fills `buf` with the bytes at `offset` of `block` (allocating nothing).
     fn read_into(&mut self, block: &BlockId, offset: usize, buf: &mut [u8]) -> Result<()> {
         let mut copied = Ok(());
-        self.with_page(block, &mut |payload| copied = copy_out(payload, block, offset, buf))?;
+        self.with_page(block, &mut |payload| {
+            copied = copy_out(payload, block, offset, buf)
+        })?;
         copied
     }
 
@@ -133,7 +135,6 @@ impl<'a> ReadTransaction<'a> {
     pub fn snapshot(&self) -> u64 {
         self.snapshot.csn
     }
-
 }
 
 impl PageRead for ReadTransaction<'_> {

@@ -203,7 +203,7 @@ impl BTree {
     // ANCHOR: insert
     /// Stores `value` under `key`, replacing any value there; returns the value replaced.
     /// A key or value over the limits is refused before anything changes; after any other
-    /// error the transaction must be rolled back.
+    /// error — a deadlock included — the transaction must be rolled back (and may be retried).
     pub fn insert(
         &self,
         tx: &mut Transaction<'_>,
@@ -332,7 +332,9 @@ impl BTree {
                     Ok(i) => {
                         let value =
                             leaf_value(&page.bytes, i).map_err(|reason| page.corrupt(reason))?;
-                        changed.extend(leaf_remove_in_place(&mut page, i));
+                        let removed = leaf_remove_in_place(&mut page, i);
+                        changed
+                            .extend(removed.ok_or_else(|| page.corrupt("slots outside the page"))?);
                         *old = Some(value);
                         i
                     }
@@ -439,8 +441,9 @@ impl BTree {
     }
 
     // ANCHOR: delete
-    /// Removes `key`; returns the value it had. After an error other than a deadlock the
-    /// transaction must be rolled back.
+    /// Removes `key`; returns the value it had. After any error — a deadlock included: it can
+    /// strike half-way through a merge — the transaction must be rolled back; a deadlock is
+    /// retryable (roll back and run the transaction again).
     pub fn delete(&self, tx: &mut Transaction<'_>, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.remove_key(tx, key, true)?.flatten())
     }
@@ -513,7 +516,8 @@ impl BTree {
                 // next re-encoded); the parent rebalances if the leaf is now underfull.
                 let mut page = PageBuf::read(tx, self.block(number), self.limits.capacity)?;
                 *old = Some(leaf_value(&page.bytes, i).map_err(|reason| page.corrupt(reason))?);
-                let changed = leaf_remove_in_place(&mut page, i);
+                let changed = leaf_remove_in_place(&mut page, i)
+                    .ok_or_else(|| page.corrupt("slots outside the page"))?;
                 let live = leaf_live_bytes(&page).map_err(|reason| page.corrupt(reason))?;
                 write_ranges(tx, &page, changed)?;
                 Ok(if live < self.limits.min_fill {
@@ -705,9 +709,10 @@ fn sum(sizes: &[usize]) -> usize {
     sizes.iter().sum()
 }
 
-/// Where to cut cells of these sizes into two halves of nearly equal bytes; both halves
-/// keep at least one cell. With `middle_moves_up` (an internal node), the cell at the cut
-/// goes to the parent, so it needs a cell on each side of it.
+/// Where to cut cells of these sizes into two halves of nearly equal bytes. Both halves keep
+/// at least one cell when there are at least two cells (three with `middle_moves_up`: an
+/// internal node's cell at the cut goes to the parent); the size limits guarantee that much
+/// whenever a node overflows.
 fn split_point(sizes: &[usize], middle_moves_up: bool) -> usize {
     let total = sum(sizes);
     let (lo, hi) = if middle_moves_up {

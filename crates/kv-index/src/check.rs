@@ -69,15 +69,19 @@ impl BTree {
         let blocks = meta.high_water();
         report.blocks = blocks;
         let mut used: BTreeSet<u64> = BTreeSet::from([0]);
-        let mut claim = |report: &mut CheckReport, number: u64, what: &str| {
+        // Claims a page for one use; `false` (and a problem) if it is out of range or already
+        // claimed — then it is not read again, so a cycle of pages cannot make the walk endless.
+        let mut claim = |report: &mut CheckReport, number: u64, what: &str| -> bool {
             if number == 0 || number >= blocks {
-                report
-                    .problems
-                    .push(format!("{what} {number} is outside the file (0..{blocks})"));
+                let problem = format!("{what} {number} is outside the file (0..{blocks})");
+                report.problems.push(problem);
+                false
             } else if !used.insert(number) {
-                report
-                    .problems
-                    .push(format!("page {number} is used twice (again as {what})"));
+                let problem = format!("page {number} is used twice (again as {what})");
+                report.problems.push(problem);
+                false
+            } else {
+                true
             }
         };
         let mut leaves_in_order = Vec::new();
@@ -89,7 +93,9 @@ impl BTree {
             upper: None,
         }];
         while let Some(frame) = stack.pop() {
-            claim(&mut report, frame.number, "tree page");
+            if !claim(&mut report, frame.number, "tree page") {
+                continue;
+            }
             if frame.depth > MAX_DEPTH {
                 report
                     .problems
@@ -107,6 +113,12 @@ impl BTree {
                 Err(e) => return Err(e),
             };
             let is_root = frame.depth == 1;
+            if is_root && matches!(&node, Node::Internal { cells, .. } if cells.is_empty()) {
+                report.problems.push(format!(
+                    "the root {} is an internal node without separators",
+                    frame.number
+                ));
+            }
             if !is_root {
                 let fill = node.used() as f64 / self.limits.usable as f64;
                 report.min_fill = report.min_fill.min(fill);

@@ -9,13 +9,65 @@ use crate::btree::{BTree, MAX_DEPTH};
 use crate::node::{Node, Value};
 use crate::Result;
 
+/// A leaf's entries, in key order.
+type Cells = Vec<(Vec<u8>, Value)>;
+
+/// A walk along the leaf links that cannot loop: each leaf must link back to the one the
+/// walk came from, and the walk visits at most as many leaves as the index has pages. A
+/// damaged link is `Corrupt`, never an endless scan.
+struct LeafWalk {
+    /// The leaf the walk is on (0 before the first).
+    current: u64,
+    /// Leaves the walk may still visit.
+    budget: u64,
+    /// Following `prev` links instead of `next`.
+    reverse: bool,
+}
+
+impl LeafWalk {
+    fn new(tree: &BTree, tx: &mut impl PageRead, reverse: bool) -> Result<LeafWalk> {
+        Ok(LeafWalk {
+            current: 0,
+            budget: tree.meta(tx)?.high_water(),
+            reverse,
+        })
+    }
+
+    /// Reads leaf `number`, checks it links back, and returns its cells and the next link.
+    fn visit(&mut self, tree: &BTree, tx: &mut impl PageRead, number: u64) -> Result<(Cells, u64)> {
+        let corrupt = |reason: &str| crate::Error::Corrupt {
+            block: tree.block(number),
+            reason: reason.into(),
+        };
+        if self.budget == 0 {
+            return Err(corrupt("the leaf links run in a cycle"));
+        }
+        self.budget -= 1;
+        match tree.read_node(tx, number)? {
+            Node::Leaf { prev, next, cells } => {
+                let (back, onward) = if self.reverse {
+                    (next, prev)
+                } else {
+                    (prev, next)
+                };
+                if self.current != 0 && back != self.current {
+                    return Err(corrupt("a leaf does not link back to its neighbour"));
+                }
+                self.current = number;
+                Ok((cells, onward))
+            }
+            Node::Internal { .. } => Err(corrupt("a leaf link points at an internal node")),
+        }
+    }
+}
+
 /// Entries of a [`BTree`] in key order (or reverse order), read through a transaction.
 /// Each item is a `(key, value)` pair or the error that ended the scan.
 pub struct Range<'t, T: PageRead> {
     tree: BTree,
     tx: &'t mut T,
     /// The current leaf's entries.
-    cells: Vec<(Vec<u8>, Value)>,
+    cells: Cells,
     /// Forward: the next entry to yield. Backward: one past it.
     pos: usize,
     /// The leaf after (forward) or before (backward) the current one; 0 at the end.
@@ -29,6 +81,8 @@ pub struct Range<'t, T: PageRead> {
     reverse: bool,
     /// Set once exhausted or failed.
     done: bool,
+    /// The walk along the leaf links.
+    walk: LeafWalk,
 }
 
 impl BTree {
@@ -86,16 +140,13 @@ impl BTree {
     /// no count, because a count in the meta page would make every insert and delete write
     /// that one page — and lock it — serializing all writers.
     pub fn len(&self, tx: &mut impl PageRead) -> Result<u64> {
+        let mut walk = LeafWalk::new(self, tx, false)?;
         let mut number = self.leftmost_leaf(tx)?;
         let mut count = 0;
         while number != 0 {
-            match self.read_node(tx, number)? {
-                Node::Leaf { next, cells, .. } => {
-                    count += cells.len() as u64;
-                    number = next;
-                }
-                Node::Internal { .. } => return Err(self.too_deep()),
-            }
+            let (cells, next) = walk.visit(self, tx, number)?;
+            count += cells.len() as u64;
+            number = next;
         }
         Ok(count)
     }
@@ -137,6 +188,7 @@ impl<'t, T: PageRead> Range<'t, T> {
     ) -> Result<Self> {
         // Walk down towards the end we start from.
         let target = if reverse { &upper } else { &lower };
+        let mut walk = LeafWalk::new(tree, tx, reverse)?;
         let mut number = tree.meta(tx)?.root();
         let mut depth = 0;
         let (cells, link) = loop {
@@ -153,7 +205,8 @@ impl<'t, T: PageRead> Range<'t, T> {
                     }
                 }
                 Node::Leaf { prev, next, cells } => {
-                    break (cells, if reverse { prev } else { next })
+                    walk.current = number;
+                    break (cells, if reverse { prev } else { next });
                 }
             }
         };
@@ -176,6 +229,7 @@ impl<'t, T: PageRead> Range<'t, T> {
             prefix,
             reverse,
             done: false,
+            walk,
         })
     }
 
@@ -203,19 +257,10 @@ impl<'t, T: PageRead> Range<'t, T> {
             if self.neighbour == 0 {
                 return Ok(None);
             }
-            match self.tree.read_node(self.tx, self.neighbour)? {
-                Node::Leaf { prev, next, cells } => {
-                    self.neighbour = if self.reverse { prev } else { next };
-                    self.pos = if self.reverse { cells.len() } else { 0 };
-                    self.cells = cells;
-                }
-                Node::Internal { .. } => {
-                    return Err(crate::Error::Corrupt {
-                        block: self.tree.block(self.neighbour),
-                        reason: "a leaf link points at an internal node".into(),
-                    })
-                }
-            }
+            let (cells, onward) = self.walk.visit(&self.tree, self.tx, self.neighbour)?;
+            self.neighbour = onward;
+            self.pos = if self.reverse { cells.len() } else { 0 };
+            self.cells = cells;
         }
     }
 

@@ -48,9 +48,12 @@
 //!
 //! ## Design choices, and the alternatives rejected
 //!
-//! - **Nodes are decoded, changed in memory and re-encoded**, and only the bytes that differ
-//!   are written (and logged). Editing slotted pages in place would save the decode but
-//!   spread page-format code through every algorithm; the diff keeps the log as small.
+//! - **Lookups search the page in place; leaf inserts and deletes edit it in place** (a cell
+//!   into the free gap, a slot shifted), logging only those bytes. **Everything else** —
+//!   splits, merges, redistribution, a leaf whose gap is too small — decodes the node,
+//!   changes it in memory and re-encodes it (packing its cells), writing only the runs of
+//!   bytes that differ. Editing every case in place would spread page-format code through
+//!   every algorithm; decoding every case logged whole pages for one-key inserts.
 //! - **Split by bytes, not by count**: keys and values vary in size, so a node splits where
 //!   its bytes halve. Limits are chosen so that any three of the largest cells fit in a page:
 //!   a split then always leaves both halves fitting.

@@ -10,9 +10,11 @@
 //! internal cell: key_len u16 │ child u64 │ key        (child holds keys ≥ key)
 //! ```
 //!
-//! Slot `i` points at cell `i`; slots are in key order, cells anywhere. Here every change
-//! re-encodes the node, so cells are always packed; a page written by another
-//! implementation could leave gaps, and decoding would not mind.
+//! Slot `i` points at cell `i`; slots are in key order, cells anywhere after the slots. A
+//! leaf insert or delete edits the page in place: a new cell goes into the free gap and the
+//! slots after it shift; a removed cell's slot goes, and its bytes stay behind as garbage.
+//! Only when the gap is too small is the node decoded and re-encoded, which packs the cells
+//! again. Decoding follows the slots and never looks at the bytes between cells.
 
 use byteorder::{ByteOrder, LittleEndian as LE};
 
@@ -372,14 +374,22 @@ pub type Changed = (usize, usize);
 /// The end of the slot array and the start of the cell area of a node page (the gap between
 /// them is free). Cells may leave garbage behind them after in-place removals; only a full
 /// re-encode packs them again.
-fn gap(page: &PageBuf) -> (usize, usize) {
+/// `None` if the page is not a sane node: the caller then decodes it, which names the damage.
+fn gap(page: &PageBuf) -> Option<(usize, usize)> {
     let count = usize::from(page.u16(COUNT));
     let slots_end = HEADER_END + 2 * count;
-    let cells_start = (0..count)
-        .map(|i| usize::from(page.u16(HEADER_END + 2 * i)))
-        .min()
-        .unwrap_or(page.bytes.len());
-    (slots_end, cells_start)
+    if slots_end > page.bytes.len() {
+        return None;
+    }
+    let mut cells_start = page.bytes.len();
+    for i in 0..count {
+        let at = usize::from(page.u16(HEADER_END + 2 * i));
+        if at < slots_end || at >= page.bytes.len() {
+            return None; // every slot checked, not only those a search touched
+        }
+        cells_start = cells_start.min(at);
+    }
+    Some((slots_end, cells_start))
 }
 
 /// Inserts a leaf cell at slot `index` without moving other cells: the cell goes into the
@@ -391,7 +401,7 @@ pub fn leaf_insert_in_place(
     key: &[u8],
     value: &Value,
 ) -> Option<Vec<Changed>> {
-    let (slots_end, cells_start) = gap(page);
+    let (slots_end, cells_start) = gap(page)?;
     let size = leaf_cell_size(key, value);
     if slots_end + size > cells_start {
         return None;
@@ -411,15 +421,18 @@ pub fn leaf_insert_in_place(
 }
 
 /// Removes the slot of leaf cell `index`; its bytes stay behind as garbage until the next
-/// re-encode. Returns the ranges changed.
-pub fn leaf_remove_in_place(page: &mut PageBuf, index: usize) -> Vec<Changed> {
-    let (slots_end, _) = gap(page);
+/// re-encode. Returns the ranges changed, or `None` for a damaged page.
+pub fn leaf_remove_in_place(page: &mut PageBuf, index: usize) -> Option<Vec<Changed>> {
+    let (slots_end, _) = gap(page)?;
     let count = usize::from(page.u16(COUNT));
+    if index >= count {
+        return None;
+    }
     let from = HEADER_END + 2 * index;
     page.bytes.copy_within(from + 2..slots_end, from);
     page.bytes[slots_end - 2..slots_end].fill(0);
     page.set_u16(COUNT, (count - 1) as u16);
-    vec![(COUNT, 2), (from, slots_end - from)]
+    Some(vec![(COUNT, 2), (from, slots_end - from)])
 }
 // ANCHOR_END: in_place
 
@@ -427,6 +440,9 @@ pub fn leaf_remove_in_place(page: &mut PageBuf, index: usize) -> Vec<Changed> {
 /// not counted): how full the leaf really is.
 pub fn leaf_live_bytes(page: &PageBuf) -> std::result::Result<usize, String> {
     let count = usize::from(page.u16(COUNT));
+    if HEADER_END + 2 * count > page.bytes.len() {
+        return Err(format!("{count} slots do not fit in the page"));
+    }
     let mut total = 0;
     for i in 0..count {
         let at = usize::from(page.u16(HEADER_END + 2 * i));
@@ -445,7 +461,10 @@ pub fn leaf_live_bytes(page: &PageBuf) -> std::result::Result<usize, String> {
 
 /// The value of cell `i` of the leaf whose payload is `page` (after [`search`] found it).
 pub fn leaf_value(page: &[u8], i: usize) -> std::result::Result<Value, String> {
-    let at = usize::from(LE::read_u16(&page[HEADER_END + 2 * i..]));
+    let slot = page
+        .get(HEADER_END + 2 * i..HEADER_END + 2 * i + 2)
+        .ok_or_else(|| format!("slot {i} is outside the page"))?;
+    let at = usize::from(LE::read_u16(slot));
     let cell = page
         .get(at..at + LEAF_CELL_HEAD)
         .ok_or("cell outside the page")?;

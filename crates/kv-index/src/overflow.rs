@@ -40,13 +40,27 @@ pub fn write_chain(tx: &mut Transaction<'_>, meta: &mut Meta, value: &[u8]) -> R
 /// Reads the `len`-byte value stored in the chain starting at page `first` of `file`.
 pub fn read_chain(tx: &mut impl PageRead, file: &str, first: u64, len: usize) -> Result<Vec<u8>> {
     let capacity = tx.page_capacity();
+    let per_page = capacity - HEADER_END;
+    if len > MAX_VALUE {
+        return Err(crate::Error::Corrupt {
+            block: BlockId::new(file, first),
+            reason: format!("a value of {len} bytes is over the limit of {MAX_VALUE}"),
+        });
+    }
     let mut value = Vec::with_capacity(len);
     let mut next = first;
     while value.len() < len {
         let page = PageBuf::read(tx, BlockId::new(file, next), capacity)?;
         page.expect(Kind::Overflow)?;
         let count = usize::from(page.u16(COUNT));
-        if count == 0 || HEADER_END + count > capacity || value.len() + count > len {
+        // Every page but the last is full: so a chain is read in exactly ⌈len / per_page⌉
+        // pages, and a cycle of pages or a wrong length is found, never followed forever.
+        let last = value.len() + count == len;
+        if count == 0
+            || count > per_page
+            || value.len() + count > len
+            || (!last && count != per_page)
+        {
             return Err(page.corrupt(format!(
                 "overflow page holds {count} bytes of a {len}-byte value"
             )));

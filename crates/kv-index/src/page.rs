@@ -82,8 +82,10 @@ pub struct PageBuf {
 
 impl PageBuf {
     /// Reads `block` whole.
+    /// `capacity` may be less than the page's (to read just a header): only that much is
+    /// copied.
     pub fn read(tx: &mut impl PageRead, block: BlockId, capacity: usize) -> Result<PageBuf> {
-        let mut bytes = tx.read_page(&block, |page| page.to_vec())?;
+        let mut bytes = tx.read_page(&block, |page| page[..capacity.min(page.len())].to_vec())?;
         bytes.resize(capacity, 0);
         bytes[..PAGE_LSN_SIZE].fill(0);
         Ok(PageBuf { block, bytes })

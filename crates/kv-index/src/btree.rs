@@ -10,7 +10,7 @@ use crate::node::{
     internal_cell_size, leaf_cell_size, leaf_insert_in_place, leaf_live_bytes,
     leaf_remove_in_place, leaf_value, search, Changed, Limits, Node, Step, Value,
 };
-use crate::overflow::{free_chain, read_chain, write_chain, MAX_VALUE};
+use crate::overflow::{free_chain, read_value, write_chain};
 use crate::page::{write_diff, IndexType, Meta, PageBuf};
 use crate::{Error, Index, Result};
 
@@ -140,22 +140,9 @@ impl BTree {
         write_diff(tx, &old.bytes, &page)
     }
 
-    fn check_key(&self, key: &[u8]) -> Result<()> {
-        if key.len() > self.limits.max_key {
-            return Err(Error::KeyTooLarge {
-                len: key.len(),
-                max: self.limits.max_key,
-            });
-        }
-        Ok(())
-    }
-
     /// A value's bytes, from the cell or its overflow chain.
     pub(crate) fn value(&self, tx: &mut impl PageRead, value: &Value) -> Result<Vec<u8>> {
-        match value {
-            Value::Inline(v) => Ok(v.clone()),
-            Value::Overflow { first, len } => read_chain(tx, &self.file, *first, *len as usize),
-        }
+        read_value(tx, &self.file, value)
     }
 
     // ANCHOR: get
@@ -222,13 +209,7 @@ impl BTree {
         value: &[u8],
         want_old: bool,
     ) -> Result<Option<Option<Vec<u8>>>> {
-        self.check_key(key)?;
-        if value.len() > MAX_VALUE {
-            return Err(Error::ValueTooLarge {
-                len: value.len(),
-                max: MAX_VALUE,
-            });
-        }
+        self.limits.check_entry(key, value)?;
         let mut meta = LazyMeta::default();
         let stored = if self.limits.inline(key.len(), value.len()) {
             Value::Inline(value.to_vec())

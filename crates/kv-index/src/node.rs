@@ -93,6 +93,29 @@ impl Limits {
         }
     }
 
+    /// Refuses a key over the limit (before anything changes).
+    pub fn check_key(&self, key: &[u8]) -> crate::Result<()> {
+        if key.len() > self.max_key {
+            return Err(crate::Error::KeyTooLarge {
+                len: key.len(),
+                max: self.max_key,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses a key or a value over the limits (before anything changes).
+    pub fn check_entry(&self, key: &[u8], value: &[u8]) -> crate::Result<()> {
+        self.check_key(key)?;
+        if value.len() > crate::MAX_VALUE {
+            return Err(crate::Error::ValueTooLarge {
+                len: value.len(),
+                max: crate::MAX_VALUE,
+            });
+        }
+        Ok(())
+    }
+
     /// Whether a value of `len` bytes stays in the leaf with a key of `key_len` bytes.
     pub fn inline(&self, key_len: usize, len: usize) -> bool {
         2 + LEAF_CELL_HEAD + key_len + len <= self.max_cell
@@ -350,8 +373,9 @@ pub fn search(page: &[u8], key: &[u8]) -> std::result::Result<Step, String> {
 }
 // ANCHOR_END: search
 
-/// Writes a leaf cell (without its slot) into `cell`, which is exactly its size.
-fn put_leaf_cell(cell: &mut [u8], key: &[u8], value: &Value) {
+/// Writes a leaf cell (without its slot) into `cell`, which is exactly its size. (Hash
+/// buckets use the same cell.)
+pub fn put_leaf_cell(cell: &mut [u8], key: &[u8], value: &Value) {
     let (flag, len) = match value {
         Value::Inline(v) => (0, v.len() as u32),
         Value::Overflow { len, .. } => (1, *len),

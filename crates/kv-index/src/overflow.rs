@@ -77,6 +77,18 @@ pub fn read_chain(tx: &mut impl PageRead, file: &str, first: u64, len: usize) ->
     Ok(value)
 }
 
+/// A stored value's bytes: from the cell, or read from its overflow chain in `file`.
+pub fn read_value(
+    tx: &mut impl PageRead,
+    file: &str,
+    value: &crate::node::Value,
+) -> Result<Vec<u8>> {
+    match value {
+        crate::node::Value::Inline(v) => Ok(v.clone()),
+        crate::node::Value::Overflow { first, len } => read_chain(tx, file, *first, *len as usize),
+    }
+}
+
 /// The pages of the chain starting at `first` (for freeing and for checks).
 pub fn chain_pages(tx: &mut impl PageRead, file: &str, first: u64) -> Result<Vec<u64>> {
     let capacity = tx.page_capacity();

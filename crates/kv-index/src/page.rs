@@ -9,11 +9,13 @@
 //!  8       1    kind: 1 leaf, 2 internal, 3 overflow, 4 free, 5 meta, 6 bucket, 7 directory
 //!  9       1    reserved (0)
 //! 10       2    count: cells (leaf, internal, bucket), bytes (overflow), entries (directory)
-//! 12       2    aux: local depth (bucket)
+//! 12       2    aux: local depth (bucket); 1 index page, 0 entry page (directory)
 //! 14       2    reserved (0)
-//! 16       8    link: next leaf / first child / next overflow or free or bucket-overflow page
-//! 24       8    link2: previous leaf
-//! 32            slot array (u16 cell offsets), free space, cells packed at the end
+//! 16       8    link: next leaf / first child / next page of an overflow chain, of the free
+//!               list, of a bucket's chain, or of the directory index
+//! 24       8    link2: previous leaf; position in its sequence (directory)
+//! 32            slot array (u16 cell offsets) and cells (B+tree nodes), cells (buckets),
+//!               entries (directory), data (overflow)
 //! ```
 
 use byteorder::{ByteOrder, LittleEndian as LE};
@@ -312,10 +314,20 @@ impl Meta {
     /// The root read from a meta page's payload in place (for lookups, which need nothing
     /// else from it), checking that it is one.
     pub fn root_in(page: &[u8]) -> std::result::Result<u64, String> {
-        if page[KIND] != Kind::Meta as u8 || &page[MAGIC..MAGIC + 4] != MAGIC_BYTES {
+        Ok(Meta::fields_in(page)?.0)
+    }
+
+    /// The root, the index type's own number (`aux`) and the high-water mark, read from a
+    /// meta page's payload in place, checking that it is one.
+    pub fn fields_in(page: &[u8]) -> std::result::Result<(u64, u64, u64), String> {
+        if page.len() < HIGH_WATER + 8
+            || page[KIND] != Kind::Meta as u8
+            || &page[MAGIC..MAGIC + 4] != MAGIC_BYTES
+        {
             return Err("block 0 is not an index meta page".into());
         }
-        Ok(LE::read_u64(&page[ROOT..]))
+        let field = |at: usize| LE::read_u64(&page[at..at + 8]);
+        Ok((field(ROOT), field(AUX64), field(HIGH_WATER)))
     }
 
     /// The root page (B+tree) or first directory page (hash).

@@ -56,11 +56,16 @@ fn an_empty_index_has_one_bucket_and_nothing_in_it() {
     let report = assert_sound(&index, &mut tx);
     let shape = (
         report.global_depth,
+        report.directory_index_pages,
         report.directory_pages,
         report.buckets,
         report.blocks,
     );
-    assert_eq!(shape, (0, 1, 1, 3), "meta, one directory page, one bucket");
+    assert_eq!(
+        shape,
+        (0, 1, 1, 1, 4),
+        "meta, one directory index page, one directory page, one bucket"
+    );
     assert!(matches!(
         HashIndex::create(&mut tx, "h"),
         Err(Error::NotAnIndex { .. })
@@ -182,7 +187,9 @@ fn the_first_split_doubles_a_one_entry_directory() {
     );
     let dump = index.dump(&mut tx).unwrap();
     assert!(
-        dump.starts_with("directory: global depth 1, 2 entries in 1 page\n  0 -> 2\n  1 -> 3\n"),
+        dump.starts_with(
+            "directory: global depth 1, 2 entries in page [2], index page [1]\n  0 -> 3\n  1 -> 4\n"
+        ),
         "{dump}"
     );
 }
@@ -281,9 +288,9 @@ fn large_values_live_in_overflow_chains_freed_on_replace_and_delete() {
     let report = assert_sound(&index, &mut tx);
     assert_eq!(report.overflow, 0);
     assert_eq!(
-        report.free + 3,
+        report.free + 4,
         report.blocks,
-        "everything but meta, directory, bucket is free"
+        "everything but meta, directory (index and entry page), bucket is free"
     );
     // With the largest key, 8 bytes stay in the cell (a third of the page); 9 overflow.
     index.insert(&mut tx, &[b'k'; MAX_KEY], &[1; 8]).unwrap();
@@ -469,8 +476,10 @@ fn damaged_pages_are_errors_or_problems_never_panics() {
     tx.rollback().unwrap();
 
     // A directory entry naming the wrong bucket: every page decodes, invariants break.
+    // (Block 1 is the directory index page; it names the one entry page, block 2.)
     let mut tx = db.begin().unwrap();
-    let directory = BlockId::new("h", 1);
+    assert_eq!(tx.get_u64(&BlockId::new("h", 1), 32).unwrap(), 2);
+    let directory = BlockId::new("h", 2);
     let second = tx.get_u64(&directory, 32 + 8).unwrap();
     tx.set_u64(&directory, 32, second).unwrap();
     let damaged = index.check(&mut tx).unwrap();
@@ -564,6 +573,145 @@ fn dumps_of_a_growing_index() {
     fill(&equal, &mut tx, 0..20);
     insta::assert_snapshot!("5_equal_hashes_chain", equal.dump(&mut tx).unwrap());
     assert_sound(&equal, &mut tx);
+}
+
+/// The key's own bytes as its hash (8 bytes, little-endian), so a test chooses hashes.
+fn the_key_is_the_hash(key: &[u8]) -> u64 {
+    key.try_into().map_or(0, u64::from_le_bytes)
+}
+
+/// Keys (hashes, under `the_key_is_the_hash`) that drive one bucket deep: one key ending in
+/// each of `2^0 … 2^(bits − 1)` and `many` keys ending in `bits` zero bits, so the bucket
+/// of hash 0 splits on every bit below `bits` (each separates one key) and on some above.
+fn deep_keys(bits: u32, many: u64) -> Vec<[u8; 8]> {
+    (0..bits)
+        .map(|b| 1u64 << b)
+        .chain((1..=many).map(|k| k << bits))
+        .map(u64::to_le_bytes)
+        .collect()
+}
+
+/// Blocks of kind 7 (directory index and entry pages) in the file.
+fn directory_blocks(tx: &mut impl PageRead, file: &str) -> Vec<u64> {
+    (1..tx.size(file).unwrap())
+        .filter(|&n| tx.read_bytes(&BlockId::new(file, n), 8, 1).unwrap() == [7])
+        .collect()
+}
+
+/// Buffer pins (hits and misses) that `get` of `key` makes through a snapshot.
+fn pins_per_get(db: &TxManager, index: &HashIndex, key: &[u8]) -> u64 {
+    let mut snapshot = db.begin_read_only().unwrap();
+    let before = db.pool().stats();
+    assert!(index.get(&mut snapshot, key).unwrap().is_some());
+    let after = db.pool().stats();
+    (after.hits + after.misses) - (before.hits + before.misses)
+}
+
+#[test]
+fn a_lookup_in_a_directory_of_many_pages_reads_four() {
+    let (_, db) = db(4096);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h")
+        .unwrap()
+        .with_hash_fn(the_key_is_the_hash);
+    // 1000-byte values: four cells to a bucket page.
+    let keys = deep_keys(10, 40);
+    for k in &keys {
+        index.insert(&mut tx, k, &[k[0]; 1000]).unwrap();
+    }
+    let report = assert_sound(&index, &mut tx);
+    assert!(report.global_depth >= 12, "{report:?}");
+    assert_eq!(
+        report.directory_pages,
+        (1u64 << report.global_depth).div_ceil(507)
+    );
+    assert_eq!(report.directory_index_pages, 1);
+    tx.commit().unwrap();
+    // The meta page, the index page, the entry page, the bucket: whichever the entry.
+    for k in &keys {
+        assert_eq!(pins_per_get(&db, &index, k), 4, "key {k:?}");
+    }
+}
+
+#[test]
+fn a_directory_index_of_several_pages() {
+    let (_, db) = db(512);
+    let mut tx = db.begin().unwrap();
+    let index = HashIndex::create(&mut tx, "h")
+        .unwrap()
+        .with_hash_fn(the_key_is_the_hash);
+    let keys = deep_keys(11, 60);
+    for k in &keys {
+        index.insert(&mut tx, k, &[k[1]; 40]).unwrap();
+    }
+    let report = assert_sound(&index, &mut tx);
+    // 59 entries to a 512-byte directory page: 59² = 3481 entries fill the first index page.
+    let entry_pages = (1u64 << report.global_depth).div_ceil(59);
+    assert!(report.global_depth >= 13, "{report:?}");
+    assert_eq!(report.directory_pages, entry_pages);
+    assert_eq!(report.directory_index_pages, entry_pages.div_ceil(59));
+    assert_eq!(
+        directory_blocks(&mut tx, "h").len() as u64,
+        entry_pages + entry_pages.div_ceil(59)
+    );
+    for k in &keys {
+        assert_eq!(index.get(&mut tx, k).unwrap(), Some(vec![k[1]; 40]));
+    }
+    assert_eq!(index.len(&mut tx).unwrap(), keys.len() as u64);
+    tx.commit().unwrap();
+    // An entry named by the n-th index page costs n − 1 more reads: at most one per 3481.
+    for k in &keys {
+        let slot = the_key_is_the_hash(k) & ((1 << report.global_depth) - 1);
+        assert_eq!(
+            pins_per_get(&db, &index, k),
+            4 + slot / (59 * 59),
+            "key {k:?}"
+        );
+    }
+
+    // Damage to the index and entry pages: errors or problems, never panics.
+    let dir = directory_blocks(&mut db.begin().unwrap(), "h");
+    let some: Vec<u64> = dir
+        .iter()
+        .take(8)
+        .chain(dir.iter().rev().take(3))
+        .copied()
+        .collect();
+    for n in some {
+        for at in [8, 10, 11, 12, 16, 17, 32, 33, 38, 39, 200, 503] {
+            let mut tx = db.begin().unwrap();
+            let block = BlockId::new("h", n);
+            let byte = tx.read_bytes(&block, at, 1).unwrap()[0];
+            tx.write_bytes(&block, at, &[byte ^ 0xa5]).unwrap();
+            for k in keys.iter().step_by(7) {
+                let _ = index.get(&mut tx, k);
+            }
+            let _ = index.insert(&mut tx, &keys[3], &[3; 300]);
+            let _ = index.insert(&mut tx, &(77u64 << 11).to_le_bytes(), b"new");
+            let _ = index.delete(&mut tx, &keys[20]);
+            let _ = index.check(&mut tx);
+            let _ = index.dump(&mut tx);
+            tx.rollback().unwrap();
+        }
+    }
+    // An index page linking back to itself, and to a page past the high-water mark.
+    let mut tx = db.begin().unwrap();
+    let first = BlockId::new("h", dir[0]);
+    let far = keys
+        .iter()
+        .find(|k| the_key_is_the_hash(&k[..]) & ((1 << report.global_depth) - 1) >= 59 * 59)
+        .expect("a key whose entry page the second index page names");
+    for link in [dir[0], 1 << 40] {
+        tx.set_u64(&first, 16, link).unwrap();
+        assert!(matches!(
+            index.get(&mut tx, far),
+            Err(Error::Corrupt { .. })
+        ));
+        assert!(!index.check(&mut tx).unwrap().is_ok());
+    }
+    tx.rollback().unwrap();
+    let mut tx = db.begin().unwrap();
+    assert_eq!(assert_sound(&index, &mut tx), report);
 }
 
 // ---------------------------------------------------------------------------------------

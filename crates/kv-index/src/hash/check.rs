@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use kv_tx::PageRead;
 
-use super::format::{decode_bucket, decode_directory, pack, Cell};
+use super::format::{decode_bucket, decode_directory, entries_in_page, pack, Cell, Role};
 use super::{low_bits, HashIndex, MAX_DEPTH};
 use crate::node::Value;
 use crate::overflow::chain_pages;
@@ -18,8 +18,11 @@ use crate::{Error, Result};
 pub struct HashCheckReport {
     /// The directory's global depth: it has `2^global_depth` entries.
     pub global_depth: u32,
-    /// Pages in the directory's chain.
+    /// The directory's entry pages.
     pub directory_pages: u64,
+    /// Pages in the directory index's chain (1 unless the directory has more than
+    /// `per_page²` entries).
+    pub directory_index_pages: u64,
     /// Buckets: distinct bucket chains the directory names.
     pub buckets: u64,
     /// The deepest bucket's local depth (at most `global_depth`).
@@ -113,7 +116,7 @@ fn show(cells: &[Cell]) -> String {
 impl HashIndex {
     // ANCHOR: check
     /// Verifies every invariant and reports what it found: a directory of `2^global_depth`
-    /// entries; each bucket named by exactly the entries sharing its low `local_depth` bits,
+    /// entries, in entry pages listed in order by the directory index; each bucket named by exactly the entries sharing its low `local_depth` bits,
     /// with a local depth at most the global depth; every key in the bucket its hash picks,
     /// none twice; bucket chains of one depth and no more pages than their cells need;
     /// overflow chains whole; and every block of the file used exactly once — by the
@@ -130,9 +133,10 @@ impl HashIndex {
             blocks: meta.high_water(),
             used: BTreeSet::from([0]),
         };
-        let Some(global) = problem(&mut report, self.global_depth(&meta))? else {
+        let Some(head) = problem(&mut report, self.head_of(&meta))? else {
             return Ok(report); // nothing else can be trusted
         };
+        let global = head.global;
         report.global_depth = global;
         let entries = self.check_directory(tx, meta.root(), global, &mut claims, &mut report)?;
         // Each bucket, with the entries naming it, in order of its first entry.
@@ -176,7 +180,10 @@ impl HashIndex {
     }
     // ANCHOR_END: check
 
-    /// Walks the directory chain from `first`, claiming its pages; returns its entries.
+    /// Walks the directory index chain from `first`, then the entry pages it lists, claiming
+    /// every page; returns the entries. The index must list `⌈2^global / per_page⌉` entry
+    /// pages, every index page full but the last and the last linking nowhere; the entry
+    /// pages must hold `2^global` entries, every page full but the last.
     fn check_directory(
         &self,
         tx: &mut impl PageRead,
@@ -187,31 +194,69 @@ impl HashIndex {
     ) -> Result<Vec<u64>> {
         let want = 1u64 << global;
         let per_page = self.per_page();
-        let mut entries = Vec::new();
+        let want_pages = want.div_ceil(per_page);
+        // The index chain: the entry pages' numbers.
+        let mut listed = Vec::new();
         let mut next = first;
-        while (entries.len() as u64) < want {
-            if !claims.claim(report, next, "directory page") {
+        while (listed.len() as u64) < want_pages {
+            if !claims.claim(report, next, "directory index page") {
                 break;
             }
-            report.directory_pages += 1;
+            let position = report.directory_index_pages;
+            report.directory_index_pages += 1;
             let page = PageBuf::read(tx, self.block(next), self.limits.capacity)?;
-            let Some((link, page_entries)) = problem(report, decode_directory(&page))? else {
+            let Some((link, numbers)) =
+                problem(report, decode_directory(&page, Role::Index, position))?
+            else {
                 break;
             };
-            let expected = (want - entries.len() as u64).min(per_page);
+            let expected = entries_in_page(want_pages, per_page, position);
+            if numbers.len() as u64 != expected {
+                report.problems.push(format!(
+                    "directory index page {next} lists {} entry pages, expected {expected}",
+                    numbers.len()
+                ));
+            }
+            if numbers.is_empty() {
+                break; // it would never end
+            }
+            listed.extend(numbers);
+            next = link;
+            if listed.len() as u64 >= want_pages && next != 0 {
+                report.problems.push(format!(
+                    "the directory index continues past its last entry page, to page {next}"
+                ));
+            }
+        }
+        if listed.len() as u64 != want_pages {
+            report.problems.push(format!(
+                "the directory index lists {} entry pages, expected {want_pages} for 2^{global} entries",
+                listed.len()
+            ));
+        }
+        // The entry pages, in the index's order.
+        let mut entries = Vec::new();
+        for (position, number) in listed.into_iter().enumerate() {
+            if !claims.claim(report, number, "directory page") {
+                continue;
+            }
+            report.directory_pages += 1;
+            let page = PageBuf::read(tx, self.block(number), self.limits.capacity)?;
+            let Some((_, page_entries)) = problem(
+                report,
+                decode_directory(&page, Role::Entries, position as u64),
+            )?
+            else {
+                continue;
+            };
+            let expected = entries_in_page(want, per_page, position as u64);
             if page_entries.len() as u64 != expected {
                 report.problems.push(format!(
-                    "directory page {next} holds {} entries, expected {expected}",
+                    "directory page {number} holds {} entries, expected {expected}",
                     page_entries.len()
                 ));
             }
             entries.extend(page_entries);
-            next = link;
-            if entries.len() as u64 >= want && next != 0 {
-                report.problems.push(format!(
-                    "the directory continues past its last entry, to page {next}"
-                ));
-            }
         }
         if entries.len() as u64 != want {
             report.problems.push(format!(
@@ -346,12 +391,12 @@ impl HashIndex {
     /// The number of entries: a scan of every bucket (there is no stored count, so that
     /// inserts and deletes need not all write one page).
     pub fn len(&self, tx: &mut impl PageRead) -> Result<u64> {
-        let meta = self.meta(tx)?;
-        let dir = self.load_directory(tx, &meta)?;
+        let head = self.head(tx)?;
+        let dir = self.load_directory(tx, &head)?;
         let buckets: BTreeSet<u64> = dir.entries.iter().copied().collect();
         let mut len = 0;
         for number in buckets {
-            len += self.load_bucket(tx, &meta, number)?.cells.len() as u64;
+            len += self.load_bucket(tx, &head, number)?.cells.len() as u64;
         }
         Ok(len)
     }
@@ -362,19 +407,33 @@ impl HashIndex {
     }
 
     // ANCHOR: dump
-    /// The index as text: the directory, one line per entry (its bits → bucket page), then
+    /// The index as text: the directory — its entry pages and index pages, then one line per
+    /// entry (its bits → bucket page) — then
     /// each bucket in order of its first entry, with its local depth, the hash bits it holds
     /// and its keys (values elided), and any overflow pages of its chain. For tests and the
     /// book; keys print as escaped ASCII, in stored order.
     pub fn dump(&self, tx: &mut impl PageRead) -> Result<String> {
-        let meta = self.meta(tx)?;
-        let global = self.global_depth(&meta)?;
-        let dir = self.load_directory(tx, &meta)?;
-        let (entries, pages) = (dir.entries.len(), dir.pages.len());
+        let head = self.head(tx)?;
+        let global = head.global;
+        let dir = self.load_directory(tx, &head)?;
+        let numbers =
+            |pages: &[PageBuf]| -> Vec<u64> { pages.iter().map(|p| p.block.number()).collect() };
+        let entries = dir.entries.len();
         let mut out = format!(
-            "directory: global depth {global}, {entries} {} in {pages} {}\n",
+            "directory: global depth {global}, {entries} {} in {} {:?}, index {} {:?}\n",
             if entries == 1 { "entry" } else { "entries" },
-            if pages == 1 { "page" } else { "pages" },
+            if dir.pages.len() == 1 {
+                "page"
+            } else {
+                "pages"
+            },
+            numbers(&dir.pages),
+            if dir.index.len() == 1 {
+                "page"
+            } else {
+                "pages"
+            },
+            numbers(&dir.index),
         );
         let mut order = Vec::new();
         for (slot, &number) in dir.entries.iter().enumerate() {
@@ -384,7 +443,7 @@ impl HashIndex {
             }
         }
         for number in order {
-            let bucket = self.load_bucket(tx, &meta, number)?;
+            let bucket = self.load_bucket(tx, &head, number)?;
             let own = dir.entries.iter().position(|&n| n == number).unwrap_or(0) as u64;
             let _ = match bucket.depth {
                 0 => write!(out, "bucket {number}: local depth 0 (every hash):"),

@@ -35,20 +35,46 @@
 //! # Pages
 //!
 //! Block 0 is the common meta page ([`Meta`]): its root field names the **first directory
-//! page** and its aux field holds the **global depth**. Every other page is a directory
-//! page, a bucket page, a page of a large value's overflow chain, or a free page.
+//! index page** and its aux field holds the **global depth**. Every other page is a
+//! directory page (an index page or an entry page), a bucket page, a page of a large
+//! value's overflow chain, or a free page.
 //!
-//! A **directory page** (kind 7) holds up to `(capacity − 32) / 8` entries (507 with 4 KiB
-//! pages, 59 with 512-byte pages). The directory is a chain of them: entry `i` is at
-//! position `i mod per_page` of the `(i / per_page)`-th page. Every page but the last is full.
+//! The directory's entries are in **entry pages**, `per_page = (capacity − 32) / 8` to a
+//! page (507 with 4 KiB pages, 59 with 512-byte pages): entry `i` is at position
+//! `i mod per_page` of the `(i / per_page)`-th entry page, and every entry page but the last
+//! is full. The entry pages are listed, in order, by the **directory index**: the numbers of
+//! the entry pages, `per_page` to an index page, again every page but the last full. One
+//! index page lists `per_page²` entries — 257,049 with 4 KiB pages, global depth 17 — so the
+//! index is almost always one page; past that, index pages are chained by their link.
+//!
+//! ```text
+//!  meta page (block 0)
+//!  root ──▶ index page 1          entry pages                  buckets
+//!           ┌───┬───┬───┐         ┌─────┬─────┬───┬─────┐
+//!           │ 2 │ 7 │ 9 │──▶ 2:   │ e0  │ e1  │ … │e506 │      entry i: in entry page
+//!           └───┴───┴───┘    7:   │e507 │e508 │ … │e1013│      i / 507, at i mod 507;
+//!             link: 0        9:   │e1014│ …   │   │     │      its number: in index page
+//!                                 └─────┴─────┴───┴─────┘      (i / 507) / 507
+//! ```
+//!
+//! So reaching entry `i` reads, in place, the meta page (root, global depth, high-water
+//! mark), the index page naming entry page `i / per_page`, and that entry page: three page
+//! reads whatever the directory's size (until the index outgrows its first page), where a
+//! plain chain of directory pages would read `i / per_page` page headers first.
+//!
+//! Both kinds of directory page are of kind 7, told apart by the aux field; each names its
+//! own position in its sequence (the second link field), so a lookup led astray by a damaged
+//! link notices.
 //!
 //! ```text
 //! offset  size  field
 //!  0       8    page LSN (kv-tx's)
 //!  8       1    kind = 7 (directory)
 //! 10       2    count: entries in this page
-//! 16       8    link: the next directory page (0: the last)
-//! 32       8·n  entries: bucket page numbers (u64)
+//! 12       2    aux: 1 for an index page, 0 for an entry page
+//! 16       8    link: the next index page (0: the last); 0 in an entry page
+//! 24       8    position: n in the n-th index page, or the n-th entry page (from 0)
+//! 32       8·n  entries: entry page numbers (index page) or bucket page numbers (u64)
 //! ```
 //!
 //! A **bucket page** (kind 6) holds cells one after another, with no slot array: a bucket
@@ -63,7 +89,7 @@
 //! 10       2    count: cells in this page
 //! 12       2    aux: the bucket's local depth
 //! 16       8    link: the next page of this bucket's chain (0: the last)
-//! 32            cells, packed from here; free space to the end
+//! 32            cells, packed from here; free space (stale bytes, never read) to the end
 //!
 //! cell: key_len u16 │ flag u8 (0 inline, 1 overflow) │ value_len u32 │ key │ value, or the
 //!       first page (u64) of the overflow chain holding it
@@ -72,7 +98,7 @@
 //! The cell is the B+tree leaf's, and so are the size limits ([`Limits`]): a key may be as
 //! large as in a B+tree of the same page size, and a value stays in the cell only if the
 //! cell is at most a third of the page — so every bucket page holds at least three cells.
-//! Larger values go to [overflow chains](crate::overflow), up to [`MAX_VALUE`].
+//! Larger values go to [overflow chains](crate::overflow), up to [`MAX_VALUE`](crate::MAX_VALUE).
 //!
 //! # The hash function
 //!
@@ -87,7 +113,9 @@
 //!
 //! An insert finds the key's bucket and loads its chain. If the key is there its value is
 //! replaced in its cell, else a new cell goes at the end; the chain is re-packed. If the
-//! cells fit in the pages the chain already has, that is all. If not:
+//! cells fit in the pages the chain already has, that is all — and, unless a replaced value
+//! had an overflow chain to free, the meta page was only read in place: nothing was
+//! allocated. If not:
 //!
 //! 1. If bit `d` of the cells' hashes **separates** them (not all equal) and `d` is below
 //!    [`MAX_DEPTH`], the bucket splits (doubling the directory first if `d` equals the
@@ -101,14 +129,17 @@
 //! So every split creates two non-empty buckets, and the directory only doubles when that
 //! separates keys.
 //!
-//! A delete removes the cell and re-packs the chain, freeing an overflow page it no longer
-//! needs. **Buckets never merge and the directory never halves**: an emptied bucket keeps
-//! its page (see CAVEATS).
+//! A delete moves the chain's last cell into the removed cell's place (a bucket has no order
+//! to keep, and cells of one size then move nothing else) and re-packs the chain, freeing a
+//! bucket overflow page it no longer needs. **Buckets never merge and the directory never
+//! halves**: an emptied bucket keeps its page (see CAVEATS).
 //!
 //! # Invariants (what [`HashIndex::check`] verifies)
 //!
-//! - The directory is a chain of `⌈2^global_depth / per_page⌉` pages holding exactly
-//!   `2^global_depth` entries, and `global_depth ≤ MAX_DEPTH`.
+//! - The directory is `⌈2^global_depth / per_page⌉` entry pages holding exactly
+//!   `2^global_depth` entries, listed in order by a chain of index pages, every entry page
+//!   and every index page full but the last, each naming its position; and
+//!   `global_depth ≤ MAX_DEPTH`.
 //! - Each bucket's local depth `d` is at most the global depth, and the entries naming it are
 //!   exactly the `2^(global_depth − d)` entries that share its low `d` bits.
 //! - Every key in a bucket hashes to it (its low `d` bits are the bucket's); no key twice.
@@ -134,11 +165,21 @@
 //!   algorithm splits again and again, doubling the directory each time, for keys whose
 //!   hashes agree in many low bits — up to `2^MAX_DEPTH` entries for two equal hashes.
 //! - **Buckets are decoded, changed in memory and re-encoded**, the whole chain re-packed,
-//!   and only the bytes that differ are written (and logged), as the B+tree does.
-//! - **The directory is a chain of pages**, with the global depth in the meta page. A
-//!   lookup reads only the headers of the pages before its entry's page (24 bytes each),
-//!   then the entry itself (8 bytes). A directory tree would make large directories cheaper
-//!   to reach, at the price of a second structure to keep.
+//!   and only the bytes that differ are written (and logged), as the B+tree does. A page is
+//!   encoded over its old bytes, so the free space past its last cell keeps whatever it
+//!   held: zeroing it would log every byte a removed cell left. (A lookup does not decode:
+//!   it scans the bucket's cells in place and copies only the value it finds.)
+//! - **The directory is entry pages found through an index**, with the global depth in the
+//!   meta page: a two-level table, the index almost always one page. A lookup reads four
+//!   pages — meta, index, entry page, bucket — each in place, copying nothing but the value
+//!   found. A plain chain of directory pages (this index's first design) made a lookup walk
+//!   `i / per_page` page headers, up to 32 at global depth 14; a tree of directory pages
+//!   would bound even the rare index chain, at the price of a third level to keep for
+//!   directories of over 2^17 entries.
+//! - **A split rewrites only the directory entries that change**: the entry pages holding
+//!   the splitting bucket's entries are read, and the changed entries written (usually one
+//!   8-byte entry). Only a doubling loads and stores the whole directory — and since the new
+//!   entries go after the old, it writes only them (and new pages' numbers in the index).
 //! - **No count of entries**: [`len`](HashIndex::len) is a scan, as for the B+tree: a count
 //!   would make every insert and delete write — and lock — the meta page.
 //!
@@ -150,15 +191,17 @@
 //!   (same local depth, differing only in bit `d − 1`) when both fit in one page would fix
 //!   it.
 //! - **Point operations only**: a hash has no order, so there are no range or prefix scans.
-//! - Reaching directory entry `i` reads the headers of `i / per_page` pages first: nothing
-//!   while the directory is one page (global depth ≤ 8 with 4 KiB pages: up to 256
-//!   buckets, about 1 MiB of small entries), but up to 128 header reads at global depth 16.
-//! - A split loads and rewrites the directory's changed pages; a doubling copies the whole
-//!   directory. Both are rare (one split per bucket's worth of inserts), but a split locks
-//!   the meta page and directory pages exclusively, so it conflicts with every concurrent
-//!   operation on the index (`Error::is_retryable`). Inserts and deletes that do not split
-//!   or allocate write only their bucket (and overflow pages), so they conflict only with
-//!   operations on the same bucket.
+//! - Past `per_page²` entries (global depth 18 with 4 KiB pages, 12 with 512-byte pages)
+//!   the directory index is a chain, and reaching entry `i` reads `i / per_page²` more index
+//!   pages (in place, a link each): up to one more at global depth 18, two more at 19.
+//! - A doubling loads the whole directory (with 4 KiB pages, one page per 507 entries) and
+//!   writes its new half. It is rare — each one adds a bit to the global depth — but it,
+//!   like every split, locks the meta page exclusively (both allocate pages), so it
+//!   conflicts with every concurrent operation on the index (`Error::is_retryable`); a split
+//!   also locks the entry pages it changes. Inserts and deletes that do not split or
+//!   allocate write only their bucket (and overflow pages), so they conflict only with
+//!   operations on the same bucket. (Every operation locks the meta, index and entry pages
+//!   it reads in shared mode.)
 //! - The directory's size depends on the worst bucket, not the average: with large cells
 //!   (three per page) and many keys, a few unlucky buckets can make it much larger than the
 //!   number of buckets. That is extendible hashing's known weakness.
@@ -171,19 +214,20 @@ mod directory;
 mod format;
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use kv_file::BlockId;
 use kv_tx::{PageRead, Transaction};
 
 use crate::node::{Limits, Value};
-use crate::overflow::{free_chain, read_chain, write_chain, MAX_VALUE};
+use crate::overflow::{free_chain, read_value, write_chain};
 use crate::page::{write_diff, IndexType, Meta, PageBuf};
 use crate::{Error, Index, Result};
 
 pub use check::HashCheckReport;
-use directory::Directory;
-use format::{decode_bucket, encode_bucket, pack, Cell};
+use directory::{Directory, Head};
+use format::{decode_bucket, encode_bucket, pack, scan_bucket, Cell};
 
 /// The most hash bits a bucket (and so the directory) ever uses. A bucket of this local
 /// depth that is full grows an overflow chain instead of splitting.
@@ -241,11 +285,13 @@ fn low_bits(depth: u32) -> u64 {
 impl HashIndex {
     // ANCHOR: create
     /// Makes the empty file `file` a hash index: a meta page, a directory of one entry
-    /// (global depth 0) and the one empty bucket it names (local depth 0).
+    /// (global depth 0) — an index page naming one entry page — and the one empty bucket it
+    /// names (local depth 0).
     pub fn create(tx: &mut Transaction<'_>, file: &str) -> Result<HashIndex> {
         let mut meta = Meta::create(tx, file, IndexType::Hash)?;
         let index = HashIndex::handle(file, tx.page_capacity());
         let directory = meta.allocate(tx)?;
+        let entries = meta.allocate(tx)?;
         let bucket = meta.allocate(tx)?;
         let pages = vec![PageBuf::read(tx, bucket.clone(), index.limits.capacity)?];
         index.store_bucket(
@@ -258,7 +304,8 @@ impl HashIndex {
             },
         )?;
         let dir = Directory {
-            pages: vec![PageBuf::read(tx, directory.clone(), index.limits.capacity)?],
+            index: vec![PageBuf::read(tx, directory.clone(), index.limits.capacity)?],
+            pages: vec![PageBuf::read(tx, entries, index.limits.capacity)?],
             entries: vec![bucket.number()],
         };
         index.store_directory(tx, &mut meta, dir)?;
@@ -274,7 +321,7 @@ impl HashIndex {
         let capacity = tx.page_capacity();
         let index = HashIndex::handle(file, capacity);
         let meta = Meta::load(tx, file, IndexType::Hash, capacity)?;
-        index.global_depth(&meta)?;
+        index.head_of(&meta)?;
         Ok(index)
     }
 
@@ -320,52 +367,37 @@ impl HashIndex {
         Meta::load(tx, &self.file, IndexType::Hash, self.limits.capacity)
     }
 
-    /// The global depth in the meta page, refused if over `MAX_DEPTH`.
-    fn global_depth(&self, meta: &Meta) -> Result<u32> {
-        match u32::try_from(meta.aux()) {
-            Ok(depth) if depth <= MAX_DEPTH => Ok(depth),
-            _ => Err(Error::Corrupt {
-                block: self.block(0),
-                reason: format!(
-                    "global depth {} is over the maximum {MAX_DEPTH}",
-                    meta.aux()
-                ),
-            }),
-        }
-    }
-
     /// Fails with `Corrupt`, naming the page `from` that holds the link, unless `number`
-    /// is a page of the index (not the meta page, below the high-water mark).
-    fn check_link(&self, meta: &Meta, from: &BlockId, number: u64) -> Result<()> {
-        if number == 0 || number >= meta.high_water() {
+    /// is a page of the index (not the meta page, below the high-water mark `high_water`).
+    fn check_link(&self, high_water: u64, from: &BlockId, number: u64) -> Result<()> {
+        if number == 0 || number >= high_water {
             return Err(Error::Corrupt {
                 block: from.clone(),
-                reason: format!(
-                    "links to page {number}, outside the index (1..{})",
-                    meta.high_water()
-                ),
+                reason: format!("links to page {number}, outside the index (1..{high_water})"),
             });
         }
         Ok(())
     }
 
     /// Loads the bucket whose first page is `number`, with its whole chain.
-    fn load_bucket(&self, tx: &mut impl PageRead, meta: &Meta, number: u64) -> Result<Bucket> {
+    fn load_bucket(&self, tx: &mut impl PageRead, head: &Head, number: u64) -> Result<Bucket> {
         let mut bucket = Bucket {
             pages: Vec::new(),
             depth: 0,
             cells: Vec::new(),
         };
+        // The pages seen, to catch a cycle (filled only if the chain has a second page).
         let mut seen = HashSet::new();
         let mut next = number;
         while next != 0 {
             if let Some(last) = bucket.pages.last() {
-                self.check_link(meta, &last.block, next)?;
+                self.check_link(head.high_water, &last.block, next)?;
+                seen.insert(last.block.number());
+                if !seen.insert(next) {
+                    return Err(last.corrupt("the bucket's chain has a cycle"));
+                }
             }
             let page = PageBuf::read(tx, self.block(next), self.limits.capacity)?;
-            if !seen.insert(next) {
-                return Err(page.corrupt("the bucket's chain has a cycle"));
-            }
             let decoded = decode_bucket(&page, MAX_DEPTH)?;
             if bucket.pages.is_empty() {
                 bucket.depth = decoded.depth;
@@ -398,56 +430,115 @@ impl HashIndex {
     ) -> Result<()> {
         let runs = pack(&bucket.cells, self.limits.usable);
         let keep = runs.len().min(bucket.pages.len());
-        let mut pages: Vec<PageBuf> = bucket.pages[..keep].to_vec();
-        while pages.len() < runs.len() {
+        let mut added = Vec::new();
+        while keep + added.len() < runs.len() {
             let block = meta.allocate(tx)?;
-            pages.push(PageBuf::read(tx, block, self.limits.capacity)?);
+            added.push(PageBuf::read(tx, block, self.limits.capacity)?);
         }
-        for (i, run) in runs.into_iter().enumerate() {
-            let next = pages.get(i + 1).map_or(0, |p| p.block.number());
-            let mut page = PageBuf::zeroed(pages[i].block.clone(), self.limits.capacity);
-            encode_bucket(&mut page, bucket.depth, next, &bucket.cells[run]);
-            write_diff(tx, &pages[i].bytes, &page)?;
-        }
+        let pages: Vec<&PageBuf> = bucket.pages[..keep].iter().chain(&added).collect();
+        self.write_runs(tx, bucket, &runs, &pages)?;
         for surplus in &bucket.pages[keep..] {
             meta.free(tx, &surplus.block, &surplus.bytes)?;
         }
         Ok(())
     }
-    // ANCHOR_END: store_bucket
 
-    fn check_key(&self, key: &[u8]) -> Result<()> {
-        if key.len() > self.limits.max_key {
-            return Err(Error::KeyTooLarge {
-                len: key.len(),
-                max: self.limits.max_key,
-            });
+    /// Writes the bucket's cells, cut into `runs`, over `pages` (one per run, as read),
+    /// writing only the bytes that change. Each page is encoded over its old bytes: past its
+    /// last cell they stay as they were (free space, never read), so removing a cell or
+    /// moving one does not also write zeros over the bytes it left.
+    fn write_runs(
+        &self,
+        tx: &mut Transaction<'_>,
+        bucket: &Bucket,
+        runs: &[std::ops::Range<usize>],
+        pages: &[&PageBuf],
+    ) -> Result<()> {
+        for (i, run) in runs.iter().enumerate() {
+            let next = pages.get(i + 1).map_or(0, |p| p.block.number());
+            let mut page = pages[i].clone();
+            encode_bucket(&mut page, bucket.depth, next, &bucket.cells[run.clone()]);
+            write_diff(tx, &pages[i].bytes, &page)?;
         }
         Ok(())
     }
 
+    /// Stores the bucket if its cells pack into exactly the pages it has — nothing to
+    /// allocate or free, so the meta page is not needed — and says whether it did.
+    fn store_in_place(&self, tx: &mut Transaction<'_>, bucket: &Bucket) -> Result<bool> {
+        let runs = pack(&bucket.cells, self.limits.usable);
+        if runs.len() != bucket.pages.len() {
+            return Ok(false);
+        }
+        let pages: Vec<&PageBuf> = bucket.pages.iter().collect();
+        self.write_runs(tx, bucket, &runs, &pages)?;
+        Ok(true)
+    }
+    // ANCHOR_END: store_bucket
+
     /// A value's bytes, from the cell or its overflow chain.
     fn value(&self, tx: &mut impl PageRead, value: &Value) -> Result<Vec<u8>> {
-        match value {
-            Value::Inline(v) => Ok(v.clone()),
-            Value::Overflow { first, len } => read_chain(tx, &self.file, *first, *len as usize),
-        }
+        read_value(tx, &self.file, value)
     }
 
     // ANCHOR: get
-    /// The value stored under `key`, if any: the meta page, the directory entry, the bucket
-    /// (and its overflow pages, if it has some).
+    /// The value stored under `key`, if any: the meta page, the directory index and entry
+    /// pages, the bucket (and its overflow pages, if it has some) — all read in place; only
+    /// the value found is copied.
     pub fn get(&self, tx: &mut impl PageRead, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if key.len() > self.limits.max_key {
             return Ok(None); // never stored
         }
-        let meta = self.meta(tx)?;
-        let number = self.bucket_for(tx, &meta, (self.hash)(key))?;
-        let bucket = self.load_bucket(tx, &meta, number)?;
-        match bucket.position(key) {
-            Some(i) => Ok(Some(self.value(tx, &bucket.cells[i].1)?)),
+        let head = self.head(tx)?;
+        let number = self.bucket_for(tx, &head, (self.hash)(key))?;
+        match self.find(tx, &head, number, key)? {
+            Some(value) => Ok(Some(self.value(tx, &value)?)),
             None => Ok(None),
         }
+    }
+
+    /// `key`'s value in the bucket whose first page is `number`, searched in place page by
+    /// page along its chain (checking each link, and that every page has the first's depth).
+    fn find(
+        &self,
+        tx: &mut impl PageRead,
+        head: &Head,
+        number: u64,
+        key: &[u8],
+    ) -> Result<Option<Value>> {
+        let mut depth = None;
+        let mut next = number;
+        // A chain has fewer pages than the index has blocks: any more is a cycle.
+        for _ in 0..head.high_water {
+            let block = self.block(next);
+            let (header, found) = self.read_in(tx, &block, |page| {
+                let mut found = None;
+                let header = scan_bucket(page, MAX_DEPTH, |k, v| {
+                    if k == key {
+                        found = Some(v.to_value());
+                        return ControlFlow::Break(());
+                    }
+                    ControlFlow::Continue(())
+                })?;
+                Ok((header, found))
+            })?;
+            let first = *depth.get_or_insert(header.depth);
+            if header.depth != first {
+                return Err(Error::Corrupt {
+                    block,
+                    reason: format!("local depth {} in a chain of depth {first}", header.depth),
+                });
+            }
+            if found.is_some() || header.next == 0 {
+                return Ok(found);
+            }
+            self.check_link(head.high_water, &block, header.next)?;
+            next = header.next;
+        }
+        Err(Error::Corrupt {
+            block: self.block(number),
+            reason: "the bucket's chain has a cycle".into(),
+        })
     }
     // ANCHOR_END: get
 
@@ -472,15 +563,35 @@ impl HashIndex {
         value: &[u8],
         want_old: bool,
     ) -> Result<Option<Option<Vec<u8>>>> {
-        self.check_key(key)?;
-        if value.len() > MAX_VALUE {
-            return Err(Error::ValueTooLarge {
-                len: value.len(),
-                max: MAX_VALUE,
-            });
+        self.limits.check_entry(key, value)?;
+        let hash = (self.hash)(key);
+        if self.limits.inline(key.len(), value.len()) {
+            // The common case: an inline value, a bucket with room, no overflow value
+            // replaced. Nothing is allocated or freed, so the meta page is only read (in
+            // place), and only the bucket is written.
+            let head = self.head(tx)?;
+            let number = self.bucket_for(tx, &head, hash)?;
+            let mut bucket = self.load_bucket(tx, &head, number)?;
+            let stored = Value::Inline(value.to_vec());
+            let old = match bucket.position(key) {
+                Some(i) => Some(std::mem::replace(&mut bucket.cells[i].1, stored)),
+                None => {
+                    bucket.cells.push((key.to_vec(), stored));
+                    None
+                }
+            };
+            match old {
+                Some(Value::Overflow { .. }) => {} // its chain must be freed: the general case
+                old if self.store_in_place(tx, &bucket)? => {
+                    return Ok(old.map(|old| match old {
+                        Value::Inline(bytes) if want_old => Some(bytes),
+                        _ => None,
+                    }));
+                }
+                _ => {} // the bucket needs another page, or a split
+            }
         }
         let mut meta = self.meta(tx)?;
-        let hash = (self.hash)(key);
         let stored = if self.limits.inline(key.len(), value.len()) {
             Value::Inline(value.to_vec())
         } else {
@@ -493,8 +604,9 @@ impl HashIndex {
         // Each pass stores the cell, or splits the key's bucket — one bit deeper each time,
         // and a bucket at MAX_DEPTH never splits: at most MAX_DEPTH + 1 passes.
         for _ in 0..=MAX_DEPTH {
-            let number = self.bucket_for(tx, &meta, hash)?;
-            let mut bucket = self.load_bucket(tx, &meta, number)?;
+            let head = self.head_of(&meta)?;
+            let number = self.bucket_for(tx, &head, hash)?;
+            let mut bucket = self.load_bucket(tx, &head, number)?;
             // A replaced value keeps its cell's place (a small diff); a new key goes last.
             let at = match bucket.position(key) {
                 Some(i) => {
@@ -545,8 +657,9 @@ impl HashIndex {
     // ANCHOR: split
     /// Splits `bucket` (the bucket of keys with hash `hash`, of local depth `d`) on hash bit
     /// `d`: its keys with the bit set move to a new page, both become depth `d + 1`, and the
-    /// directory entries ending in the bucket's bits plus a set bit `d` name the new page.
-    /// The directory doubles first if `d` is the global depth.
+    /// directory entries ending in the bucket's bits plus a set bit `d` name the new page —
+    /// only those entries are rewritten. The directory doubles first if `d` is the global
+    /// depth.
     fn split(
         &self,
         tx: &mut Transaction<'_>,
@@ -554,8 +667,7 @@ impl HashIndex {
         bucket: Bucket,
         hash: u64,
     ) -> Result<()> {
-        let mut dir = self.load_directory(tx, meta)?;
-        let global = self.global_depth(meta)?;
+        let global = self.head_of(meta)?.global;
         let depth = bucket.depth;
         let number = bucket.pages[0].block.number();
         if depth > global {
@@ -564,29 +676,19 @@ impl HashIndex {
             )));
         }
         if depth == global {
-            dir.double();
-            meta.set_aux(u64::from(global + 1));
+            self.double(tx, meta)?;
         }
         let bit = 1u64 << depth;
         let new = meta.allocate(tx)?;
         let new_page = PageBuf::read(tx, new.clone(), self.limits.capacity)?;
+        // The entries naming this bucket: those ending in its `depth` bits, one in every
+        // 2^depth. Those with bit `depth` set now name the new page.
+        let head = self.head_of(meta)?;
+        self.repoint(tx, &head, (number, depth, hash & (bit - 1)), new.number())?;
         let (stay, go): (Vec<Cell>, Vec<Cell>) = bucket
             .cells
             .into_iter()
             .partition(|(key, _)| (self.hash)(key) & bit == 0);
-        // The entries naming this bucket: those ending in its `depth` bits, one in every
-        // 2^depth. Those with bit `depth` set now name the new page.
-        for slot in ((hash & (bit - 1)) as usize..dir.entries.len()).step_by(bit as usize) {
-            if dir.entries[slot] != number {
-                return Err(bucket.pages[0].corrupt(format!(
-                    "directory entry {slot} names page {}, not this bucket of depth {depth}",
-                    dir.entries[slot]
-                )));
-            }
-            if slot as u64 & bit != 0 {
-                dir.entries[slot] = new.number();
-            }
-        }
         let depth = depth + 1;
         self.store_bucket(
             tx,
@@ -605,10 +707,20 @@ impl HashIndex {
                 depth,
                 cells: go,
             },
-        )?;
-        self.store_directory(tx, meta, dir)
+        )
     }
     // ANCHOR_END: split
+
+    /// Doubles the directory (see [`Directory::double`]) and the global depth in `meta`:
+    /// the whole directory is loaded, and stored with its new entries and pages.
+    fn double(&self, tx: &mut Transaction<'_>, meta: &mut Meta) -> Result<()> {
+        let head = self.head_of(meta)?;
+        let mut dir = self.load_directory(tx, &head)?;
+        dir.double();
+        self.store_directory(tx, meta, dir)?;
+        meta.set_aux(u64::from(head.global + 1));
+        Ok(())
+    }
 
     /// Frees what a replaced or deleted value held, returning its bytes if `want` them.
     fn release(
@@ -647,13 +759,26 @@ impl HashIndex {
         if key.len() > self.limits.max_key {
             return Ok(None); // never stored
         }
-        let mut meta = self.meta(tx)?;
-        let number = self.bucket_for(tx, &meta, (self.hash)(key))?;
-        let mut bucket = self.load_bucket(tx, &meta, number)?;
+        let head = self.head(tx)?;
+        let number = self.bucket_for(tx, &head, (self.hash)(key))?;
+        let mut bucket = self.load_bucket(tx, &head, number)?;
         let Some(i) = bucket.position(key) else {
             return Ok(None);
         };
-        let (_, value) = bucket.cells.remove(i);
+        // The chain's last cell takes the removed cell's place: cells of one size (the usual
+        // case) then move nothing else. A bucket has no order to keep.
+        let (_, value) = bucket.cells.swap_remove(i);
+        if let Value::Inline(bytes) = value {
+            // Nothing to free, unless the chain now needs a page fewer.
+            if self.store_in_place(tx, &bucket)? {
+                return Ok(Some(want_old.then_some(bytes)));
+            }
+            let mut meta = self.meta(tx)?;
+            self.store_bucket(tx, &mut meta, &bucket)?;
+            meta.save(tx)?;
+            return Ok(Some(want_old.then_some(bytes)));
+        }
+        let mut meta = self.meta(tx)?;
         self.store_bucket(tx, &mut meta, &bucket)?;
         let old = self.release(tx, &mut meta, value, want_old)?;
         meta.save(tx)?;

@@ -76,8 +76,11 @@
 //!   delete that merges — locks them exclusively, so such writers serialize and, reading
 //!   first, can deadlock (`Error::is_retryable`). B-link trees and latch coupling are the
 //!   remedies real systems use.
-//! - Every node visit copies the page (4 KiB) out of the buffer pool, and writes decode and
-//!   re-encode it.
+//! - Lookups read pages in place, but writes copy the page they change out of the buffer
+//!   pool (4 KiB), and splits, merges and full leaves decode and re-encode it.
+//! - Random inserts are dominated by the transaction layer, not the tree: the first change of
+//!   a page after a checkpoint logs a full image of it, and a writer keeps a copy of each page
+//!   it changes for snapshot readers (see the chapter's figures).
 //! - Sequential inserts leave leaves half full (the split is even); bulk loading is an
 //!   exercise.
 //! - A value of up to 64 MiB is written through the log: twice its size in log volume

@@ -255,17 +255,28 @@ impl Meta {
 
     /// Makes `file` (which must be empty) an index of type `ty` with root `root`. Returns
     /// the meta page, which the caller may change further before `save`.
+    ///
+    /// A file whose block 0 is still all zeroes counts as empty: the blocks a rolled-back
+    /// creation appended stay in the file (appends are not undone) but hold nothing. They are
+    /// reused: block 0 as the meta page, the rest as spare blocks past the high-water mark.
     pub fn create(tx: &mut Transaction<'_>, file: &str, ty: IndexType) -> Result<Meta> {
         let size = tx.size(file)?;
-        if size != 0 {
-            return Err(Error::NotAnIndex {
-                file: file.to_owned(),
-                expected: ty.describe(),
-                reason: format!("the file already has {size} blocks"),
-            });
-        }
-        let block = tx.append(file)?;
         let capacity = tx.page_capacity();
+        let block = if size == 0 {
+            tx.append(file)?
+        } else {
+            let block = Meta::block(file);
+            let fresh =
+                tx.read_page(&block, |page| page[PAGE_LSN_SIZE..].iter().all(|&b| b == 0))?;
+            if !fresh {
+                return Err(Error::NotAnIndex {
+                    file: file.to_owned(),
+                    expected: ty.describe(),
+                    reason: format!("the file already has {size} blocks"),
+                });
+            }
+            block
+        };
         let old = vec![0; capacity];
         let mut page = PageBuf::zeroed(block, capacity);
         page.init(Kind::Meta);

@@ -1,0 +1,138 @@
+//! Keyspaces: named, independent sets of keys — each its own B+tree in its own file — and
+//! the operations on them, which take the transaction to work in.
+
+use std::ops::RangeBounds;
+use std::sync::Arc;
+
+use kv_index::{BTree, Index};
+use kv_tx::{PageRead, ReadTransaction, Transaction};
+
+use crate::{Error, Result};
+
+/// A transaction of either kind, as the keyspace's read operations need it. (Sealed: the
+/// database's [`Txn`](crate::Txn) and [`ReadTxn`](crate::ReadTxn) are the two kinds.)
+pub trait Access: sealed::Sealed {
+    /// The transaction layer's reader underneath.
+    type Reader: PageRead;
+    /// The reader, for the index to read pages through.
+    fn reader(&mut self) -> &mut Self::Reader;
+}
+
+mod sealed {
+    /// Keeps `Access` to this crate's two transaction types.
+    pub trait Sealed {}
+}
+
+impl sealed::Sealed for crate::Txn<'_> {}
+impl sealed::Sealed for crate::ReadTxn<'_> {}
+
+impl<'db> Access for crate::Txn<'db> {
+    type Reader = Transaction<'db>;
+    fn reader(&mut self) -> &mut Transaction<'db> {
+        &mut self.tx
+    }
+}
+
+impl<'db> Access for crate::ReadTxn<'db> {
+    type Reader = ReadTransaction<'db>;
+    fn reader(&mut self) -> &mut ReadTransaction<'db> {
+        &mut self.tx
+    }
+}
+
+/// A named keyspace. Cheap to clone; valid until the keyspace is dropped.
+#[derive(Debug, Clone)]
+pub struct Keyspace {
+    /// Its name, as the application knows it.
+    pub(crate) name: Arc<str>,
+    /// Its B+tree.
+    pub(crate) tree: BTree,
+}
+
+// ANCHOR: keyspace_ops
+impl Keyspace {
+    /// The keyspace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The value of `key`, if any.
+    pub fn get(&self, tx: &mut impl Access, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.tree.get(tx.reader(), key)?)
+    }
+
+    /// Stores `value` under `key`, replacing any value there.
+    pub fn put(&self, tx: &mut crate::Txn<'_>, key: &[u8], value: &[u8]) -> Result<()> {
+        Ok(Index::put(&self.tree, &mut tx.tx, key, value)?)
+    }
+
+    /// Stores `value` under `key`; returns the value it replaced.
+    pub fn insert(
+        &self,
+        tx: &mut crate::Txn<'_>,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(self.tree.insert(&mut tx.tx, key, value)?)
+    }
+
+    /// Removes `key`; whether it was there.
+    pub fn delete(&self, tx: &mut crate::Txn<'_>, key: &[u8]) -> Result<bool> {
+        Ok(Index::remove(&self.tree, &mut tx.tx, key)?)
+    }
+
+    /// The entries with keys in `range`, in key order.
+    pub fn range<'t, 'k, A: Access>(
+        &self,
+        tx: &'t mut A,
+        range: impl RangeBounds<&'k [u8]>,
+    ) -> Result<Iter<'t, A::Reader>> {
+        Ok(Iter(self.tree.range(tx.reader(), range)?))
+    }
+
+    /// The entries with keys in `range`, in reverse key order.
+    pub fn range_rev<'t, 'k, A: Access>(
+        &self,
+        tx: &'t mut A,
+        range: impl RangeBounds<&'k [u8]>,
+    ) -> Result<Iter<'t, A::Reader>> {
+        Ok(Iter(self.tree.range_rev(tx.reader(), range)?))
+    }
+
+    /// The entries whose keys start with `prefix`, in key order.
+    pub fn prefix<'t, A: Access>(
+        &self,
+        tx: &'t mut A,
+        prefix: &[u8],
+    ) -> Result<Iter<'t, A::Reader>> {
+        Ok(Iter(self.tree.prefix(tx.reader(), prefix)?))
+    }
+
+    /// The number of entries: a scan of every leaf (no count is kept; see `BTree::len`).
+    pub fn len(&self, tx: &mut impl Access) -> Result<u64> {
+        Ok(self.tree.len(tx.reader())?)
+    }
+
+    /// Whether the keyspace has no entries.
+    pub fn is_empty(&self, tx: &mut impl Access) -> Result<bool> {
+        Ok(self.tree.is_empty(tx.reader())?)
+    }
+}
+// ANCHOR_END: keyspace_ops
+
+/// Entries of a range or prefix scan, `(key, value)`, or the error that ended it.
+pub struct Iter<'t, R: PageRead>(kv_index::Range<'t, R>);
+
+impl<R: PageRead> Iterator for Iter<'_, R> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|entry| entry.map_err(Error::from))
+    }
+}
+
+impl<R: PageRead> std::fmt::Debug for Iter<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}

@@ -64,7 +64,9 @@ impl LazyMeta {
 
 /// A node with the bytes of its page as read (for the diff written back).
 struct Loaded {
+    /// The page's bytes as read.
     page: PageBuf,
+    /// The node decoded from them.
     node: Node,
 }
 

@@ -43,9 +43,13 @@ impl CheckReport {
 
 /// Where a node sits: the key range it must respect, and its depth.
 struct Frame {
+    /// The page.
     number: u64,
+    /// Its depth (the root is 1).
     depth: usize,
+    /// Its keys must be at least this (the separator left of it).
     lower: Option<Vec<u8>>,
+    /// Its keys must be below this (the separator right of it).
     upper: Option<Vec<u8>>,
 }
 

@@ -64,7 +64,9 @@ impl LeafWalk {
 /// Entries of a [`BTree`] in key order (or reverse order), read through a transaction.
 /// Each item is a `(key, value)` pair or the error that ended the scan.
 pub struct Range<'t, T: PageRead> {
+    /// The tree scanned.
     tree: BTree,
+    /// The transaction it reads through.
     tx: &'t mut T,
     /// The current leaf's entries.
     cells: Cells,
@@ -78,6 +80,7 @@ pub struct Range<'t, T: PageRead> {
     lower: Bound<Vec<u8>>,
     /// Keys must start with this (a prefix scan).
     prefix: Option<Vec<u8>>,
+    /// Backward, in reverse key order.
     reverse: bool,
     /// Set once exhausted or failed.
     done: bool,

@@ -32,8 +32,8 @@
 //! - [`BTree`]: a B+tree on slotted pages. Keys in byte order; values in the leaves (or, when
 //!   large, in overflow page chains); leaves linked both ways for range scans in either
 //!   direction; splits on insert, merges and redistribution on delete, a free-page list.
-//! - [`HashIndex`]: extendible hashing. Point operations only, usually one bucket page
-//!   read after the directory page.
+//! - [`HashIndex`]: extendible hashing. Point operations only; a lookup reads four pages
+//!   (meta, directory index, directory entries, bucket) whatever the index's size.
 //!
 //! ## Invariants (what [`BTree::check`] verifies)
 //!

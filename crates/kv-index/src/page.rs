@@ -253,7 +253,7 @@ impl Meta {
         BlockId::new(file, 0)
     }
 
-    /// Makes `file` (which must be empty) an index of type `ty` with root `root`. Returns
+    /// Makes `file` (which must be empty) an index of type `ty` (root not yet set). Returns
     /// the meta page, which the caller may change further before `save`.
     ///
     /// A file whose block 0 is still all zeroes counts as empty: the blocks a rolled-back

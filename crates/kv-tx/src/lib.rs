@@ -98,7 +98,6 @@
 //!   capped (they are bounded by what the writers change).
 //! - A deadlock victim retries with a new transaction number, so under wait-die it is
 //!   younger each time and can lose repeatedly.
-//! - Appends to one file are serialized until the appender ends (the file-end lock).
 //! - Rollback undoes from before-images the transaction keeps in memory, up to
 //!   [`UNDO_IN_MEMORY`] bytes; a bigger transaction rolls back from the log, which must be
 //!   flushed to be read: one fsync (exercise 5.1).

@@ -1,5 +1,6 @@
 //! `LockTable`: shared and exclusive locks held to the end of a transaction (strict 2PL),
-//! with waiting on condition variables and deadlock detection on a waits-for graph.
+//! with waiting on per-lock condition variables, and deadlocks handled by a policy:
+//! detection on a waits-for graph (the default), wait-die, or a timeout.
 
 use std::collections::VecDeque;
 use std::fmt::Debug;
@@ -184,9 +185,13 @@ pub struct LockTable<K> {
     timeout: Option<Duration>,
     /// Detection, wait-die, or timeouts alone.
     policy: DeadlockPolicy,
+    /// Requests that waited (for `LockStats`).
     waits: AtomicU64,
+    /// Requests refused as deadlocks (wait-die deaths included).
     deadlocks: AtomicU64,
+    /// Requests that timed out.
     timeouts: AtomicU64,
+    /// Requests refused by wait-die.
     died: AtomicU64,
     /// Called (with the table locked) each time a request goes to sleep: lets tests know a
     /// thread is waiting without sleeping or polling themselves.

@@ -50,7 +50,8 @@ pub struct TxOptions {
     /// Buffer pool size and policy.
     pub buffer: BufferOptions,
     /// How long a transaction waits for a lock before `LockTimeout`; `None` (the default)
-    /// waits until granted — deadlocks are detected at once, not by timing out.
+    /// waits until granted or refused by the deadlock policy (with `Timeout(t)`, the
+    /// shorter of the two applies).
     pub lock_timeout: Option<std::time::Duration>,
     /// How deadlocks are handled: detected (the default), prevented by wait-die, or left to
     /// a timeout.
@@ -297,7 +298,7 @@ impl TxManager {
         kept: Option<&mut FxHashSet<BlockId>>,
         make: impl FnOnce(Vec<u8>) -> LogRecord,
     ) -> Result<(Lsn, LogRecord)> {
-        let payload_len = self.fm.block_size() - kv_file::TRAILER_SIZE;
+        let payload_len = self.page_capacity();
         let end = offset.checked_add(bytes.len());
         if offset < PAGE_LSN_SIZE || end.is_none_or(|end| end > payload_len) {
             return Err(Error::BadOffset {

@@ -74,11 +74,27 @@ pub trait PageRead {
 
     /// The length-prefixed string at `offset` of `block` (the layout `Page::set_string` uses).
     fn get_string(&mut self, block: &BlockId, offset: usize) -> Result<String> {
-        let mut len = [0; 4];
-        self.read_into(block, offset, &mut len)?;
-        let len = LittleEndian::read_u32(&len) as usize;
-        let bytes = self.read_bytes(block, offset + 4, len)?;
-        String::from_utf8(bytes).map_err(|_| kv_file::Error::InvalidUtf8 { offset }.into())
+        // Length and bytes in one visit of the page.
+        let mut read = Ok(Vec::new());
+        self.with_page(block, &mut |payload| {
+            let mut len = [0; 4];
+            read = copy_out(payload, block, offset, &mut len).and_then(|()| {
+                let len = LittleEndian::read_u32(&len) as usize;
+                if len > payload.len() {
+                    // A damaged length: refuse it before allocating for it.
+                    return Err(Error::BadOffset {
+                        block: block.clone(),
+                        offset: offset + 4,
+                        len,
+                        min: PAGE_LSN_SIZE,
+                        max: payload.len(),
+                    });
+                }
+                let mut bytes = vec![0; len];
+                copy_out(payload, block, offset + 4, &mut bytes).map(|()| bytes)
+            });
+        })?;
+        String::from_utf8(read?).map_err(|_| kv_file::Error::InvalidUtf8 { offset }.into())
     }
 }
 

@@ -10,11 +10,11 @@ use crate::manager::{Durability, TxManager};
 use crate::read::PageRead;
 use crate::record::{LogRecord, TxnId};
 use crate::recovery::{undo, undo_in_memory, UndoStep};
+use crate::{Error, Result};
 
 /// Before-images a transaction keeps in memory for rollback. Past this, it forgets them and
 /// rolls back from the log instead — which must be flushed to be read (an fsync).
 pub const UNDO_IN_MEMORY: usize = 1 << 20;
-use crate::{Error, Result};
 
 /// A read-write transaction. Every change is logged before it is made; `commit` makes it
 /// durable, `rollback` (or dropping the transaction unfinished) undoes it.

@@ -20,7 +20,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use kv_file::BlockId;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::record::TxnId;
@@ -85,26 +85,32 @@ pub(crate) struct TooOld;
 
 #[derive(Default)]
 struct State {
+    /// The CSN of the last commit that changed pages.
     last_csn: u64,
+    /// The last reader number handed out.
     next_reader: u64,
     /// Open snapshots, oldest first: `(csn, reader id)`.
     snapshots: BTreeSet<(u64, u64)>,
     /// Readers ended by the cap, told at their next read.
     expired: HashSet<u64>,
+    /// The images of every page that has any.
     chains: HashMap<BlockId, Chain>,
     /// Committed versions in `until` order, which is also each chain's order: the front is
     /// always the oldest version of its page, so garbage collection pops from here.
     retired: VecDeque<(u64, BlockId)>,
+    /// Bytes of committed versions (what the cap bounds).
     version_bytes: usize,
+    /// Bytes of pending images of running writers.
     pending_bytes: usize,
+    /// Snapshots ended by the cap since open.
     too_old: u64,
 }
 
 // ANCHOR: versions
-/// The version store: one mutex over small, bounded critical sections (images are shared
-/// `Arc`s, copied outside it).
+/// The version store: one lock over small, bounded critical sections (images are shared
+/// `Arc`s, copied outside it) — shared by readers looking up images, exclusive for changes.
 pub(crate) struct Versions {
-    state: Mutex<State>,
+    state: RwLock<State>,
     /// Buffers of dropped images, for the next writer (their own mutex: taken outside `state`).
     spare: Mutex<Vec<Vec<u8>>>,
     /// Committed images may hold at most this many bytes before the oldest snapshot ends.
@@ -113,9 +119,10 @@ pub(crate) struct Versions {
 // ANCHOR_END: versions
 
 impl Versions {
+    /// An empty store whose committed versions may hold `cap` bytes.
     pub fn new(cap: usize) -> Self {
         Self {
-            state: Mutex::new(State::default()),
+            state: RwLock::new(State::default()),
             spare: Mutex::new(Vec::new()),
             cap,
         }
@@ -147,7 +154,7 @@ impl Versions {
 
     /// Opens a snapshot of everything committed so far.
     pub fn begin(&self) -> Snapshot {
-        let mut s = self.state.lock();
+        let mut s = self.state.write();
         s.next_reader += 1;
         let snap = Snapshot {
             id: s.next_reader,
@@ -161,7 +168,7 @@ impl Versions {
     pub fn end(&self, snap: Snapshot) {
         let mut dropped = Vec::new();
         {
-            let mut s = self.state.lock();
+            let mut s = self.state.write();
             s.snapshots.remove(&(snap.csn, snap.id));
             s.expired.remove(&snap.id);
             s.collect(&mut dropped);
@@ -172,7 +179,7 @@ impl Versions {
     /// Keeps `image`, the last committed content of `block`, before `txn` first changes it.
     /// Called with the page's write latch held. A second call by the same writer is a no-op.
     pub fn keep_pending(&self, block: &BlockId, txn: TxnId, image: Image) {
-        let mut s = self.state.lock();
+        let mut s = self.state.write();
         let chain = s.chains.entry(block.clone()).or_default();
         // An image here is this writer's own (a no-op), or that of a writer that never
         // ended: its commit or rollback failed, and the manager refuses all work until
@@ -194,7 +201,7 @@ impl Versions {
         let mut dropped = Vec::new();
         let csn = self
             .state
-            .lock()
+            .write()
             .commit(txn, blocks, self.cap, &mut dropped);
         self.recycle(dropped);
         csn
@@ -205,7 +212,7 @@ impl Versions {
     pub fn abandon<'b>(&self, txn: TxnId, blocks: impl IntoIterator<Item = &'b BlockId>) {
         let mut dropped = Vec::new();
         {
-            let mut s = self.state.lock();
+            let mut s = self.state.write();
             for block in blocks {
                 let Some(chain) = s.chains.get_mut(block) else {
                     continue;
@@ -228,7 +235,7 @@ impl Versions {
     /// The image of `block` that `snap` must read, or `None` if the page itself is that image.
     /// Called with the page's read latch held.
     pub fn image_for(&self, block: &BlockId, snap: Snapshot) -> Result<Option<Image>, TooOld> {
-        let s = self.state.lock();
+        let s = self.state.read();
         if s.expired.contains(&snap.id) {
             return Err(TooOld);
         }
@@ -243,8 +250,9 @@ impl Versions {
     }
     // ANCHOR_END: image_for
 
+    /// Memory and lifetime counters, for `TxManager::snapshot_stats`.
     pub fn stats(&self) -> SnapshotStats {
-        let s = self.state.lock();
+        let s = self.state.read();
         SnapshotStats {
             active: s.snapshots.len() + s.expired.len(),
             versions: s.retired.len(),
@@ -373,7 +381,7 @@ mod tests {
                 ..SnapshotStats::default()
             }
         );
-        assert!(v.state.lock().chains.is_empty());
+        assert!(v.state.read().chains.is_empty());
     }
 
     #[test]

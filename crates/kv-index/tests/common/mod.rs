@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 use kv_file::{FileOptions, MemStorage};
-use kv_index::BTree;
+use kv_index::{BTree, HashCheckReport, HashIndex};
 use kv_tx::{PageRead, TxManager, TxOptions};
 
 /// Options with `block_size`-byte pages (512 makes trees deep with few keys).
@@ -37,4 +37,15 @@ pub fn assert_sound(tree: &BTree, tx: &mut impl PageRead) -> kv_index::CheckRepo
 /// A key of `n` bytes that sorts by `n` first, then `i`.
 pub fn key(i: u32) -> Vec<u8> {
     format!("key{i:06}").into_bytes()
+}
+
+/// Panics with the report and a dump unless the hash index is sound.
+pub fn assert_hash_sound(index: &HashIndex, tx: &mut impl PageRead) -> HashCheckReport {
+    let report = index.check(tx).unwrap();
+    assert!(
+        report.is_ok(),
+        "{report:#?}\n{}",
+        index.dump(tx).unwrap_or_default()
+    );
+    report
 }

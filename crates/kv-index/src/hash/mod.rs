@@ -209,11 +209,11 @@
 //!   as its hash function, and XXH3 is not keyed, so an adversary choosing keys can force
 //!   collisions.
 
+mod bucket;
 mod check;
 mod directory;
 mod format;
 
-use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -222,12 +222,13 @@ use kv_tx::{PageRead, Transaction};
 
 use crate::node::{Limits, Value};
 use crate::overflow::{free_chain, read_value, write_chain};
-use crate::page::{write_diff, IndexType, Meta, PageBuf};
+use crate::page::{IndexType, Meta, PageBuf};
 use crate::{Error, Index, Result};
 
+use bucket::Bucket;
 pub use check::HashCheckReport;
 use directory::{Directory, Head};
-use format::{decode_bucket, encode_bucket, pack, scan_bucket, Cell};
+use format::{scan_bucket, Cell};
 
 /// The most hash bits a bucket (and so the directory) ever uses. A bucket of this local
 /// depth that is full grows an overflow chain instead of splitting.
@@ -253,24 +254,6 @@ pub struct HashIndex {
     /// Keys to hashes: XXH3-64 for every real index; tests substitute weak ones to force
     /// collisions (see [`with_hash_fn`](HashIndex::with_hash_fn)).
     hash: fn(&[u8]) -> u64,
-}
-
-/// A bucket in memory: the cells of its whole chain, and its pages as read (for the diffs
-/// written back).
-struct Bucket {
-    /// The chain's pages as read, the bucket's own (primary) page first.
-    pages: Vec<PageBuf>,
-    /// The local depth: the bucket holds the keys whose hashes end in its low `depth` bits.
-    depth: u32,
-    /// Every cell of every page of the chain, in chain order.
-    cells: Vec<Cell>,
-}
-
-impl Bucket {
-    /// Where `key` is among the cells.
-    fn position(&self, key: &[u8]) -> Option<usize> {
-        self.cells.iter().position(|(k, _)| k.as_slice() == key)
-    }
 }
 
 /// A mask of the low `depth` bits.
@@ -378,103 +361,6 @@ impl HashIndex {
         }
         Ok(())
     }
-
-    /// Loads the bucket whose first page is `number`, with its whole chain.
-    fn load_bucket(&self, tx: &mut impl PageRead, head: &Head, number: u64) -> Result<Bucket> {
-        let mut bucket = Bucket {
-            pages: Vec::new(),
-            depth: 0,
-            cells: Vec::new(),
-        };
-        // The pages seen, to catch a cycle (filled only if the chain has a second page).
-        let mut seen = HashSet::new();
-        let mut next = number;
-        while next != 0 {
-            if let Some(last) = bucket.pages.last() {
-                self.check_link(head.high_water, &last.block, next)?;
-                seen.insert(last.block.number());
-                if !seen.insert(next) {
-                    return Err(last.corrupt("the bucket's chain has a cycle"));
-                }
-            }
-            let page = PageBuf::read(tx, self.block(next), self.limits.capacity)?;
-            let decoded = decode_bucket(&page, MAX_DEPTH)?;
-            if bucket.pages.is_empty() {
-                bucket.depth = decoded.depth;
-            } else if decoded.depth != bucket.depth {
-                return Err(page.corrupt(format!(
-                    "local depth {} in a chain of depth {}",
-                    decoded.depth, bucket.depth
-                )));
-            }
-            bucket.cells.extend(decoded.cells);
-            next = decoded.next;
-            bucket.pages.push(page);
-        }
-        Ok(bucket)
-    }
-
-    /// Whether the bucket's cells fit in the pages its chain already has.
-    fn fits(&self, bucket: &Bucket) -> bool {
-        pack(&bucket.cells, self.limits.usable).len() <= bucket.pages.len()
-    }
-
-    // ANCHOR: store_bucket
-    /// Writes a bucket's cells over its chain, re-packed: pages are added (allocated) if the
-    /// cells need more, and freed if they need fewer. Only changed bytes are written.
-    fn store_bucket(
-        &self,
-        tx: &mut Transaction<'_>,
-        meta: &mut Meta,
-        bucket: &Bucket,
-    ) -> Result<()> {
-        let runs = pack(&bucket.cells, self.limits.usable);
-        let keep = runs.len().min(bucket.pages.len());
-        let mut added = Vec::new();
-        while keep + added.len() < runs.len() {
-            let block = meta.allocate(tx)?;
-            added.push(PageBuf::read(tx, block, self.limits.capacity)?);
-        }
-        let pages: Vec<&PageBuf> = bucket.pages[..keep].iter().chain(&added).collect();
-        self.write_runs(tx, bucket, &runs, &pages)?;
-        for surplus in &bucket.pages[keep..] {
-            meta.free(tx, &surplus.block, &surplus.bytes)?;
-        }
-        Ok(())
-    }
-
-    /// Writes the bucket's cells, cut into `runs`, over `pages` (one per run, as read),
-    /// writing only the bytes that change. Each page is encoded over its old bytes: past its
-    /// last cell they stay as they were (free space, never read), so removing a cell or
-    /// moving one does not also write zeros over the bytes it left.
-    fn write_runs(
-        &self,
-        tx: &mut Transaction<'_>,
-        bucket: &Bucket,
-        runs: &[std::ops::Range<usize>],
-        pages: &[&PageBuf],
-    ) -> Result<()> {
-        for (i, run) in runs.iter().enumerate() {
-            let next = pages.get(i + 1).map_or(0, |p| p.block.number());
-            let mut page = pages[i].clone();
-            encode_bucket(&mut page, bucket.depth, next, &bucket.cells[run.clone()]);
-            write_diff(tx, &pages[i].bytes, &page)?;
-        }
-        Ok(())
-    }
-
-    /// Stores the bucket if its cells pack into exactly the pages it has — nothing to
-    /// allocate or free, so the meta page is not needed — and says whether it did.
-    fn store_in_place(&self, tx: &mut Transaction<'_>, bucket: &Bucket) -> Result<bool> {
-        let runs = pack(&bucket.cells, self.limits.usable);
-        if runs.len() != bucket.pages.len() {
-            return Ok(false);
-        }
-        let pages: Vec<&PageBuf> = bucket.pages.iter().collect();
-        self.write_runs(tx, bucket, &runs, &pages)?;
-        Ok(true)
-    }
-    // ANCHOR_END: store_bucket
 
     /// A value's bytes, from the cell or its overflow chain.
     fn value(&self, tx: &mut impl PageRead, value: &Value) -> Result<Vec<u8>> {

@@ -167,11 +167,23 @@ impl BTree {
         Err(self.too_deep())
     }
 
-    /// Which way `key` goes from page `number`, read in place.
-    fn step(&self, tx: &mut impl PageRead, number: u64, key: &[u8]) -> Result<Step> {
+    /// Which way `key` goes from page `number` — and, if the page is a leaf, a copy of it to
+    /// change: one visit of the page where a search and then a read would take two.
+    fn step_to_change(
+        &self,
+        tx: &mut impl PageRead,
+        number: u64,
+        key: &[u8],
+    ) -> Result<(Step, Option<PageBuf>)> {
         let block = self.block(number);
-        tx.read_page(&block, |page| search(page, key))?
-            .map_err(|reason| Error::Corrupt { block, reason })
+        let capacity = self.limits.capacity;
+        let found = tx.read_page(&block, |page| {
+            search(page, key).map(|step| match step {
+                Step::Leaf(_) => (step, Some(PageBuf::copy_of(block.clone(), page, capacity))),
+                Step::Child { .. } => (step, None),
+            })
+        })?;
+        found.map_err(|reason| Error::Corrupt { block, reason })
     }
 
     /// The root's page number, read from the meta page in place.
@@ -181,6 +193,14 @@ impl BTree {
             .map_err(|reason| Error::Corrupt { block, reason })
     }
     // ANCHOR_END: get
+
+    /// The error for a leaf step without its page (which `step_to_change` never returns).
+    fn no_copy(&self, number: u64) -> Error {
+        Error::Corrupt {
+            block: self.block(number),
+            reason: "a leaf was found without its page".into(),
+        }
+    }
 
     pub(crate) fn too_deep(&self) -> Error {
         Error::Corrupt {
@@ -293,7 +313,8 @@ impl BTree {
         if depth >= MAX_DEPTH {
             return Err(self.too_deep());
         }
-        match self.step(tx, number, key)? {
+        let (step, leaf) = self.step_to_change(tx, number, key)?;
+        match step {
             Step::Child { pos, child } => {
                 match self.insert_at(tx, meta, child, key, value, old, depth + 1)? {
                     Outcome::Split(separator, right) => {
@@ -309,7 +330,9 @@ impl BTree {
             Step::Leaf(found) => {
                 // Usually the cell fits in the leaf's free gap: write it there, shift the
                 // slots after it, and log just those bytes.
-                let mut page = PageBuf::read(tx, self.block(number), self.limits.capacity)?;
+                let Some(mut page) = leaf else {
+                    return Err(self.no_copy(number)); // a leaf step always comes with its page
+                };
                 let mut changed = Vec::new();
                 let index = match found {
                     Ok(i) => {
@@ -492,12 +515,15 @@ impl BTree {
         if depth >= MAX_DEPTH {
             return Err(self.too_deep());
         }
-        match self.step(tx, number, key)? {
+        let (step, leaf) = self.step_to_change(tx, number, key)?;
+        match step {
             Step::Leaf(Err(_)) => Ok(Outcome::Fine), // not there: nothing changes
             Step::Leaf(Ok(i)) => {
                 // Drop the slot in place (the cell's bytes stay as garbage until the leaf is
                 // next re-encoded); the parent rebalances if the leaf is now underfull.
-                let mut page = PageBuf::read(tx, self.block(number), self.limits.capacity)?;
+                let Some(mut page) = leaf else {
+                    return Err(self.no_copy(number)); // a leaf step always comes with its page
+                };
                 *old = Some(leaf_value(&page.bytes, i).map_err(|reason| page.corrupt(reason))?);
                 let changed = leaf_remove_in_place(&mut page, i)
                     .ok_or_else(|| page.corrupt("slots outside the page"))?;

@@ -87,10 +87,18 @@ impl PageBuf {
     /// `capacity` may be less than the page's (to read just a header): only that much is
     /// copied.
     pub fn read(tx: &mut impl PageRead, block: BlockId, capacity: usize) -> Result<PageBuf> {
-        let mut bytes = tx.read_page(&block, |page| page[..capacity.min(page.len())].to_vec())?;
+        let read = block.clone();
+        tx.read_page(&read, |page| PageBuf::copy_of(block, page, capacity))
+            .map_err(Into::into)
+    }
+
+    /// A copy of the first `capacity` bytes of `page` (a payload seen in place), the page
+    /// LSN left zero.
+    pub fn copy_of(block: BlockId, page: &[u8], capacity: usize) -> PageBuf {
+        let mut bytes = page[..capacity.min(page.len())].to_vec();
         bytes.resize(capacity, 0);
-        bytes[..PAGE_LSN_SIZE].fill(0);
-        Ok(PageBuf { block, bytes })
+        bytes[..PAGE_LSN_SIZE.min(capacity)].fill(0);
+        PageBuf { block, bytes }
     }
 
     /// A zeroed page for `block`, to be filled and written.

@@ -4,31 +4,21 @@
 //!
 //! Every test has a lock timeout, so a mistake makes it fail rather than hang.
 
-use std::sync::mpsc;
+mod common;
+
 use std::time::Duration;
 
+use common::{small, two_pages, waits};
 use kv_file::{BlockId, MemStorage};
 use kv_tx::{DeadlockPolicy, Error, LockMode, PageRead, TxManager, TxOptions};
 
 fn open(deadlock: DeadlockPolicy) -> (TxManager, BlockId, BlockId) {
-    let mut o = TxOptions::default();
-    o.file = o.file.block_size(512);
-    o.lock_timeout = Some(Duration::from_secs(2));
-    o.deadlock = deadlock;
-    let db = TxManager::open_with(MemStorage::new(), o).unwrap();
-    let mut tx = db.begin().unwrap();
-    let (x, y) = (tx.append("t").unwrap(), tx.append("t").unwrap());
-    tx.commit().unwrap();
-    (db, x, y)
-}
-
-/// Tells the test which transaction is about to wait for a lock.
-fn waits(db: &TxManager) -> mpsc::Receiver<u64> {
-    let (queued_tx, queued) = mpsc::channel();
-    db.locks().set_wait_observer(move |txn| {
-        let _ = queued_tx.send(txn);
-    });
-    queued
+    let options = TxOptions {
+        lock_timeout: Some(Duration::from_secs(2)),
+        deadlock,
+        ..TxOptions::default()
+    };
+    two_pages(options, 0)
 }
 
 /// Exercise 6.1: wound-wait, the other half of Rosenkrantz et al.'s pair. An older
@@ -72,10 +62,11 @@ fn exercise_6_1_wound_wait() {
 #[test]
 #[ignore = "exercise 6.2: multigranularity locks with escalation"]
 fn exercise_6_2_reading_a_whole_file_takes_few_locks() {
-    let mut o = TxOptions::default();
-    o.file = o.file.block_size(512);
-    o.lock_timeout = Some(Duration::from_millis(30));
-    let db = TxManager::open_with(MemStorage::new(), o).unwrap();
+    let options = TxOptions {
+        lock_timeout: Some(Duration::from_millis(30)),
+        ..TxOptions::default()
+    };
+    let db = TxManager::open_with(MemStorage::new(), small(options)).unwrap();
     let mut setup = db.begin().unwrap();
     let blocks: Vec<BlockId> = (0..100).map(|_| setup.append("big").unwrap()).collect();
     let other = setup.append("small").unwrap();

@@ -4,33 +4,23 @@
 //! A step that must wait is shown waiting either by a short lock timeout (it gives up with
 //! `LockTimeout`) or by the lock table's wait observer (it is queued), never by sleeping.
 
-use std::sync::mpsc;
+mod common;
+
 use std::time::Duration;
 
-use kv_file::{BlockId, MemStorage};
+use common::{bank, two_pages, waits};
+use kv_file::BlockId;
 use kv_tx::{Error, PageRead, TxManager, TxOptions};
 
 fn db(lock_timeout: Option<Duration>) -> (TxManager, BlockId, BlockId) {
-    let mut o = TxOptions::default();
-    o.file = o.file.block_size(512);
-    o.lock_timeout = lock_timeout;
-    let db = TxManager::open_with(MemStorage::new(), o).unwrap();
-    let mut tx = db.begin().unwrap();
-    let (x, y) = (tx.append("t").unwrap(), tx.append("t").unwrap());
-    tx.commit().unwrap();
-    (db, x, y)
+    let options = TxOptions {
+        lock_timeout,
+        ..TxOptions::default()
+    };
+    two_pages(options, 0)
 }
 
 const SHORT: Option<Duration> = Some(Duration::from_millis(30));
-
-/// A channel that hears the number of every transaction about to wait for a lock.
-fn waits(db: &TxManager) -> mpsc::Receiver<u64> {
-    let (queued_tx, queued) = mpsc::channel();
-    db.locks().set_wait_observer(move |txn| {
-        let _ = queued_tx.send(txn);
-    });
-    queued
-}
 
 #[test]
 fn g0_dirty_write_waits() {
@@ -228,28 +218,10 @@ fn g2_predicate_phantom_insert_is_prevented() {
 #[test]
 fn bank_transfers_keep_the_total_under_contention() {
     const ACCOUNTS: usize = 8;
-    const PER_BLOCK: usize = 2;
     const START: u64 = 1_000;
     const TRANSFERS: usize = 120;
     const AUDITS: usize = 40;
-    let mut o = TxOptions::default();
-    o.file = o.file.block_size(512);
-    o.lock_timeout = Some(Duration::from_secs(20)); // a hang fails the test instead
-    let db = TxManager::open_with(MemStorage::new(), o).unwrap();
-    let accounts: Vec<(BlockId, usize)> = {
-        let mut tx = db.begin().unwrap();
-        let blocks: Vec<BlockId> = (0..ACCOUNTS / PER_BLOCK)
-            .map(|_| tx.append("bank").unwrap())
-            .collect();
-        let accounts: Vec<(BlockId, usize)> = (0..ACCOUNTS)
-            .map(|i| (blocks[i / PER_BLOCK].clone(), 8 + (i % PER_BLOCK) * 8))
-            .collect();
-        for (b, off) in &accounts {
-            tx.set_u64(b, *off, START).unwrap();
-        }
-        tx.commit().unwrap();
-        accounts
-    };
+    let (db, accounts) = bank(ACCOUNTS, START);
     let total = START * ACCOUNTS as u64;
 
     let transfer = |seed: usize| {

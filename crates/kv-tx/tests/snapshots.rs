@@ -8,21 +8,20 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Barrier;
 use std::time::Duration;
 
-use kv_file::{BlockId, MemStorage};
+mod common;
+
+use common::{bank, two_pages};
+use kv_file::BlockId;
 use kv_tx::{Error, PageRead, SnapshotStats, TxManager, TxOptions};
 
+/// Two pages `x` and `y` holding 50 each.
 fn db_with(snapshot_memory: usize) -> (TxManager, BlockId, BlockId) {
-    let mut o = TxOptions::default();
-    o.file = o.file.block_size(512);
-    o.lock_timeout = Some(Duration::from_millis(30));
-    o.snapshot_memory = snapshot_memory;
-    let db = TxManager::open_with(MemStorage::new(), o).unwrap();
-    let mut tx = db.begin().unwrap();
-    let (x, y) = (tx.append("t").unwrap(), tx.append("t").unwrap());
-    tx.set_u64(&x, 8, 50).unwrap();
-    tx.set_u64(&y, 8, 50).unwrap();
-    tx.commit().unwrap();
-    (db, x, y)
+    let options = TxOptions {
+        lock_timeout: Some(Duration::from_millis(30)),
+        snapshot_memory,
+        ..TxOptions::default()
+    };
+    two_pages(options, 50)
 }
 
 fn db() -> (TxManager, BlockId, BlockId) {
@@ -237,24 +236,7 @@ fn snapshot_audits_always_see_the_total_while_writers_commit_and_roll_back() {
     const ACCOUNTS: usize = 8;
     const START: u64 = 1_000;
     const TRANSFERS: usize = 150;
-    let mut o = TxOptions::default();
-    o.file = o.file.block_size(512);
-    o.lock_timeout = Some(Duration::from_secs(20)); // a hang fails the test instead
-    let db = TxManager::open_with(MemStorage::new(), o).unwrap();
-    let accounts: Vec<(BlockId, usize)> = {
-        let mut tx = db.begin().unwrap();
-        let blocks: Vec<BlockId> = (0..ACCOUNTS / 2)
-            .map(|_| tx.append("bank").unwrap())
-            .collect();
-        let accounts: Vec<_> = (0..ACCOUNTS)
-            .map(|i| (blocks[i / 2].clone(), 8 + (i % 2) * 8))
-            .collect();
-        for (b, off) in &accounts {
-            tx.set_u64(b, *off, START).unwrap();
-        }
-        tx.commit().unwrap();
-        accounts
-    };
+    let (db, accounts) = bank(ACCOUNTS, START);
     let total = START * ACCOUNTS as u64;
     let done = AtomicBool::new(false);
     let snapshot_audits = AtomicUsize::new(0);

@@ -77,8 +77,8 @@ impl BTree {
         let mut meta = Meta::create(tx, file, IndexType::BTree)?;
         let tree = BTree::handle(file, tx.page_capacity());
         let root = meta.allocate(tx)?;
-        tree.store_new(tx, &root, &Node::empty_leaf())?;
-        meta.set_root(root.number());
+        tree.store(tx, &root, &Node::empty_leaf())?;
+        meta.set_root(root.block.number());
         meta.save(tx)?;
         Ok(tree)
     }
@@ -130,14 +130,6 @@ impl BTree {
     /// that changed.
     fn store(&self, tx: &mut Transaction<'_>, old: &PageBuf, node: &Node) -> Result<()> {
         let mut page = PageBuf::zeroed(old.block.clone(), self.limits.capacity);
-        node.encode(&mut page);
-        write_diff(tx, &old.bytes, &page)
-    }
-
-    /// Writes `node` to a page just allocated.
-    fn store_new(&self, tx: &mut Transaction<'_>, block: &BlockId, node: &Node) -> Result<()> {
-        let old = PageBuf::read(tx, block.clone(), self.limits.capacity)?;
-        let mut page = PageBuf::zeroed(block.clone(), self.limits.capacity);
         node.encode(&mut page);
         write_diff(tx, &old.bytes, &page)
     }
@@ -272,8 +264,8 @@ impl BTree {
             first: root,
             cells: vec![(separator, right)],
         };
-        self.store_new(tx, &new_root, &node)?;
-        meta.set_root(new_root.number());
+        self.store(tx, &new_root, &node)?;
+        meta.set_root(new_root.block.number());
         Ok(())
     }
 
@@ -385,7 +377,7 @@ impl BTree {
             });
         }
         let right_block = meta.get(self, tx)?.allocate(tx)?;
-        let right_number = right_block.number();
+        let right_number = right_block.block.number();
         let (left, right, separator) = match node {
             Node::Leaf {
                 prev,
@@ -429,7 +421,7 @@ impl BTree {
             }
         };
         self.store(tx, page, &left)?;
-        self.store_new(tx, &right_block, &right)?;
+        self.store(tx, &right_block, &right)?;
         Ok(Outcome::Split(separator, right_number))
     }
     // ANCHOR_END: split

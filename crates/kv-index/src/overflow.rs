@@ -20,20 +20,19 @@ pub fn write_chain(tx: &mut Transaction<'_>, meta: &mut Meta, value: &[u8]) -> R
     let capacity = tx.page_capacity();
     let per_page = capacity - HEADER_END;
     let chunks: Vec<&[u8]> = value.chunks(per_page).collect();
-    let blocks = chunks
+    let olds = chunks
         .iter()
         .map(|_| meta.allocate(tx))
-        .collect::<Result<Vec<BlockId>>>()?;
+        .collect::<Result<Vec<PageBuf>>>()?;
     for (i, chunk) in chunks.iter().enumerate() {
-        let old = PageBuf::read(tx, blocks[i].clone(), capacity)?;
-        let mut page = PageBuf::zeroed(blocks[i].clone(), capacity);
+        let mut page = PageBuf::zeroed(olds[i].block.clone(), capacity);
         page.init(Kind::Overflow);
         page.set_u16(COUNT, chunk.len() as u16);
-        page.set_u64(LINK, blocks.get(i + 1).map_or(0, |b| b.number()));
+        page.set_u64(LINK, olds.get(i + 1).map_or(0, |p| p.block.number()));
         page.bytes[HEADER_END..HEADER_END + chunk.len()].copy_from_slice(chunk);
-        write_diff(tx, &old.bytes, &page)?;
+        write_diff(tx, &olds[i].bytes, &page)?;
     }
-    Ok(blocks.first().map_or(0, |b| b.number()))
+    Ok(olds.first().map_or(0, |p| p.block.number()))
 }
 // ANCHOR_END: write_chain
 

@@ -389,28 +389,29 @@ impl Meta {
     }
 
     // ANCHOR: allocate
-    /// A page for new use: the head of the free list if there is one, else the block at the
-    /// high-water mark — a spare block already in the file (left by a rolled-back
-    /// transaction), or one appended. The caller initializes and writes it. (The meta page
-    /// changes: `save`.)
-    pub fn allocate(&mut self, tx: &mut Transaction<'_>) -> Result<BlockId> {
+    /// A page for new use, as it is now (the bytes a write of it is diffed against): the
+    /// head of the free list if there is one, else the block at the high-water mark — a
+    /// spare block already in the file (left by a rolled-back transaction), or one appended.
+    /// The caller initializes and writes it. (The meta page changes: `save`.)
+    pub fn allocate(&mut self, tx: &mut Transaction<'_>) -> Result<PageBuf> {
         let file = self.page.block.file().to_owned();
+        let capacity = self.page.bytes.len();
         let head = self.free_head();
         if head == 0 {
             let next = self.high_water();
-            let block = if next < tx.size(&file)? {
-                BlockId::new(file.as_str(), next)
+            let page = if next < tx.size(&file)? {
+                PageBuf::read(tx, BlockId::new(file.as_str(), next), capacity)?
             } else {
-                tx.append(&file)?
+                PageBuf::zeroed(tx.append(&file)?, capacity) // a fresh block is all zeroes
             };
-            if block.number() != next {
+            if page.block.number() != next {
                 return Err(self.page.corrupt(format!(
                     "the high-water mark is {next} but the file ends at block {}",
-                    block.number()
+                    page.block.number()
                 )));
             }
             self.page.set_u64(HIGH_WATER, next + 1);
-            return Ok(block);
+            return Ok(page);
         }
         if head >= self.high_water() {
             return Err(self.page.corrupt(format!(
@@ -418,11 +419,10 @@ impl Meta {
                 self.high_water()
             )));
         }
-        let block = BlockId::new(file.as_str(), head);
-        let page = PageBuf::read(tx, block.clone(), self.page.bytes.len())?;
+        let page = PageBuf::read(tx, BlockId::new(file.as_str(), head), capacity)?;
         page.expect(Kind::Free)?;
         self.page.set_u64(FREE_HEAD, page.u64(LINK));
-        Ok(block)
+        Ok(page)
     }
 
     /// Puts `block` (no longer used: `old` are its current bytes) on the free list.
@@ -485,17 +485,17 @@ mod tests {
         let db = db();
         let mut tx = db.begin().unwrap();
         let mut meta = Meta::create(&mut tx, "ix", IndexType::BTree).unwrap();
-        let a = meta.allocate(&mut tx).unwrap();
-        let b = meta.allocate(&mut tx).unwrap();
+        let a = meta.allocate(&mut tx).unwrap().block;
+        let b = meta.allocate(&mut tx).unwrap().block;
         assert_eq!((a.number(), b.number()), (1, 2));
         let cap = tx.page_capacity();
         meta.free(&mut tx, &a, &vec![0; cap]).unwrap();
         meta.free(&mut tx, &b, &vec![0; cap]).unwrap();
         assert_eq!(meta.free_pages(&mut tx).unwrap(), [2, 1]);
         meta.save(&mut tx).unwrap();
-        assert_eq!(meta.allocate(&mut tx).unwrap().number(), 2);
-        assert_eq!(meta.allocate(&mut tx).unwrap().number(), 1);
-        assert_eq!(meta.allocate(&mut tx).unwrap().number(), 3);
+        assert_eq!(meta.allocate(&mut tx).unwrap().block.number(), 2);
+        assert_eq!(meta.allocate(&mut tx).unwrap().block.number(), 1);
+        assert_eq!(meta.allocate(&mut tx).unwrap().block.number(), 3);
         meta.save(&mut tx).unwrap();
         tx.commit().unwrap();
         let mut tx = db.begin().unwrap();

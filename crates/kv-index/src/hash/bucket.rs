@@ -88,8 +88,7 @@ impl HashIndex {
         let keep = runs.len().min(bucket.pages.len());
         let mut added = Vec::new();
         while keep + added.len() < runs.len() {
-            let block = meta.allocate(tx)?;
-            added.push(PageBuf::read(tx, block, self.limits.capacity)?);
+            added.push(meta.allocate(tx)?);
         }
         let pages: Vec<&PageBuf> = bucket.pages[..keep].iter().chain(&added).collect();
         self.write_runs(tx, bucket, &runs, &pages)?;

@@ -319,8 +319,7 @@ impl HashIndex {
         len: usize,
     ) -> Result<Vec<PageBuf>> {
         while pages.len() < len {
-            let block = meta.allocate(tx)?;
-            pages.push(PageBuf::read(tx, block, self.limits.capacity)?);
+            pages.push(meta.allocate(tx)?);
         }
         Ok(pages)
     }

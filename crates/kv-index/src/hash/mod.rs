@@ -222,7 +222,7 @@ use kv_tx::{PageRead, Transaction};
 
 use crate::node::{Limits, Value};
 use crate::overflow::{free_chain, read_value, write_chain};
-use crate::page::{IndexType, Meta, PageBuf};
+use crate::page::{IndexType, Meta};
 use crate::{Error, Index, Result};
 
 use bucket::Bucket;
@@ -276,7 +276,9 @@ impl HashIndex {
         let directory = meta.allocate(tx)?;
         let entries = meta.allocate(tx)?;
         let bucket = meta.allocate(tx)?;
-        let pages = vec![PageBuf::read(tx, bucket.clone(), index.limits.capacity)?];
+        let bucket_number = bucket.block.number();
+        let directory_number = directory.block.number();
+        let pages = vec![bucket];
         index.store_bucket(
             tx,
             &mut meta,
@@ -287,12 +289,12 @@ impl HashIndex {
             },
         )?;
         let dir = Directory {
-            index: vec![PageBuf::read(tx, directory.clone(), index.limits.capacity)?],
-            pages: vec![PageBuf::read(tx, entries, index.limits.capacity)?],
-            entries: vec![bucket.number()],
+            index: vec![directory],
+            pages: vec![entries],
+            entries: vec![bucket_number],
         };
         index.store_directory(tx, &mut meta, dir)?;
-        meta.set_root(directory.number());
+        meta.set_root(directory_number);
         meta.set_aux(0);
         meta.save(tx)?;
         Ok(index)
@@ -565,8 +567,8 @@ impl HashIndex {
             self.double(tx, meta)?;
         }
         let bit = 1u64 << depth;
-        let new = meta.allocate(tx)?;
-        let new_page = PageBuf::read(tx, new.clone(), self.limits.capacity)?;
+        let new_page = meta.allocate(tx)?;
+        let new = new_page.block.clone();
         // The entries naming this bucket: those ending in its `depth` bits, one in every
         // 2^depth. Those with bit `depth` set now name the new page.
         let head = self.head_of(meta)?;

@@ -479,6 +479,43 @@ impl BufferPool {
         Some(PageGuard::new(self, f))
     }
 
+    // ANCHOR: discard
+    /// Forgets every cached block of `file` numbered `from` or above — dirty or not, never
+    /// writing it — so that the file can be cut there (or removed, with `from = 0`). Returns
+    /// `false`, and forgets nothing, if any of those blocks is pinned or being loaded or
+    /// written: someone is still using it, so the cut must wait.
+    ///
+    /// The caller promises that no one will pin those blocks again before the cut: they hold
+    /// nothing anyone needs (compaction moved their pages down; the file was dropped).
+    pub fn discard(&self, file: &str, from: u64) -> bool {
+        let mut t = self.table.lock();
+        let doomed: Vec<usize> = (0..self.frames.len())
+            .filter(|&f| {
+                t.slots[f]
+                    .block
+                    .as_ref()
+                    .is_some_and(|b| b.file() == file && b.number() >= from)
+            })
+            .collect();
+        let busy = |f: usize| t.slots[f].loading || self.frames[f].pins.load(SeqCst) > 0;
+        if doomed.iter().any(|&f| busy(f)) {
+            return false;
+        }
+        for f in doomed {
+            if let Some(block) = t.slots[f].block.take() {
+                t.map.remove(&block);
+            }
+            let frame = &self.frames[f];
+            frame.dirty.store(false, SeqCst);
+            frame.lsn.store(0, SeqCst);
+            frame.txn.store(0, SeqCst);
+            t.policy.on_free(f);
+            t.free.push(f);
+        }
+        true
+    }
+    // ANCHOR_END: discard
+
     /// Frames not pinned by anyone (free or evictable).
     pub fn available(&self) -> usize {
         self.frames

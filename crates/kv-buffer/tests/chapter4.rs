@@ -360,3 +360,33 @@ fn a_policy_that_names_a_frame_the_pool_lacks_is_not_trusted() {
     let err = pool.pin(&b(1)).unwrap_err();
     assert!(matches!(err, Error::BufferExhausted { .. }), "{err}");
 }
+
+#[test]
+fn discarded_blocks_are_forgotten_unwritten_and_pinned_ones_refuse() {
+    let storage = MemStorage::new();
+    let pool = pool(&storage, 4, 8, PolicyKind::Lru);
+    for n in [1, 5, 6] {
+        let g = pool.pin(&b(n)).unwrap();
+        g.write().set_u64(0, 40 + n).unwrap(); // dirty
+    }
+    let held = pool.pin(&b(6)).unwrap();
+    assert!(
+        !pool.discard("t", 5),
+        "block 6 is pinned: nothing is forgotten"
+    );
+    drop(held);
+    assert!(pool.discard("t", 5));
+    assert_eq!(pool.flush_all().unwrap(), 1, "only block 1 is still dirty");
+    assert_eq!(on_disk(pool.file_manager(), 1), 41);
+    assert_eq!(
+        on_disk(pool.file_manager(), 5),
+        0,
+        "a discarded page is never written"
+    );
+    // The frames are free again, and the file can be cut under the pool.
+    pool.file_manager().truncate("t", 5).unwrap();
+    let err = pool.pin(&b(5)).unwrap_err();
+    assert!(err.to_string().contains("t:5"), "{err}");
+    assert_eq!(pool.pin(&b(1)).unwrap().read().get_u64(0).unwrap(), 41);
+    assert_eq!(pool.available(), 4);
+}

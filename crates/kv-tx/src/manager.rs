@@ -89,6 +89,11 @@ pub struct TxStats {
     pub checkpoint_failures: u64,
     /// Full page images logged (first change of a page after a checkpoint).
     pub page_images: u64,
+    /// Files cut or removed at commit (`Transaction::cut_at_commit`).
+    pub file_cuts: u64,
+    /// Cuts skipped because an older snapshot was open, a block was pinned, or the file
+    /// system refused: the blocks stay, unused, for a later compaction.
+    pub file_cuts_deferred: u64,
 }
 
 #[derive(Default)]
@@ -98,6 +103,8 @@ struct Counters {
     checkpoints: AtomicU64,
     checkpoint_failures: AtomicU64,
     page_images: AtomicU64,
+    file_cuts: AtomicU64,
+    file_cuts_deferred: AtomicU64,
 }
 
 /// Owns the file manager, the log and the buffer pool of one database directory, and runs
@@ -355,6 +362,37 @@ impl TxManager {
         Ok(())
     }
 
+    // ANCHOR: cut_file
+    /// Cuts `file` to `keep` blocks (`None`: removes it) for a transaction that committed
+    /// with sequence number `csn` and still holds its locks; whether it did. Not if a snapshot
+    /// older than `csn` is open (it may read those blocks), nor if one of them is pinned (a
+    /// write-back or a reader is at it); then, or on an I/O error, the blocks just stay.
+    pub(crate) fn cut_file(&self, file: &str, keep: Option<u64>, csn: u64) -> bool {
+        let done = self.versions.none_older_than(csn)
+            && self.pool.discard(file, keep.unwrap_or(0))
+            && match keep {
+                Some(blocks) => self
+                    .fm
+                    .length(file)
+                    .and_then(|len| match len > blocks {
+                        true => self
+                            .fm
+                            .truncate(file, blocks)
+                            .and_then(|()| self.fm.sync(file)),
+                        false => Ok(()),
+                    })
+                    .is_ok(),
+                None => self.fm.remove(file).is_ok(),
+            };
+        let counter = match done {
+            true => &self.counters.file_cuts,
+            false => &self.counters.file_cuts_deferred,
+        };
+        counter.fetch_add(1, Relaxed);
+        done
+    }
+    // ANCHOR_END: cut_file
+
     pub(crate) fn count_commit(&self) {
         self.counters.commits.fetch_add(1, Relaxed);
     }
@@ -372,6 +410,8 @@ impl TxManager {
             checkpoints: c.checkpoints.load(Relaxed),
             checkpoint_failures: c.checkpoint_failures.load(Relaxed),
             page_images: c.page_images.load(Relaxed),
+            file_cuts: c.file_cuts.load(Relaxed),
+            file_cuts_deferred: c.file_cuts_deferred.load(Relaxed),
         }
     }
 

@@ -44,6 +44,8 @@ pub struct Transaction<'a> {
     undo_bytes: usize,
     /// Set once committed or rolled back.
     ended: bool,
+    /// Files to cut (or remove) once this transaction has committed: `(file, blocks kept)`.
+    cuts: Vec<(String, Option<u64>)>,
 }
 
 impl<'a> Transaction<'a> {
@@ -58,6 +60,7 @@ impl<'a> Transaction<'a> {
             undo: Some(Vec::new()),
             undo_bytes: 0,
             ended: false,
+            cuts: Vec::new(),
         }
     }
 
@@ -211,6 +214,27 @@ impl<'a> Transaction<'a> {
     }
     // ANCHOR_END: end_of_file
 
+    // ANCHOR: cut_at_commit
+    /// Asks that `file` be cut to its first `keep` blocks (or, with `None`, removed) once this
+    /// transaction has committed — the way compaction gives space back, and a dropped index
+    /// its file. Takes the file's end lock exclusively, so no one sizes or appends to the file
+    /// until then.
+    ///
+    /// A cut changes the file system, which the log cannot undo, so it runs only after the
+    /// commit is durable, and before the locks are released: the caller must hold the locks
+    /// that lead to those blocks (an index's meta page), so that no transaction can reach them
+    /// in between. It is skipped — the blocks just stay, unused — if a snapshot that may still
+    /// read them is open or someone has one of them pinned, or if the file system refuses;
+    /// [`TxStats::file_cuts_deferred`](crate::TxStats) counts those.
+    pub fn cut_at_commit(&mut self, file: &str, keep: Option<u64>) -> Result<()> {
+        self.check_active()?;
+        self.mgr.check_file(file)?;
+        self.lock(&end_of_file(file), LockMode::Exclusive)?;
+        self.cuts.push((file.to_owned(), keep));
+        Ok(())
+    }
+    // ANCHOR_END: cut_at_commit
+
     // ANCHOR: commit
     /// Commits: logs the commit record and, with `Durability::Sync`, returns only once it is
     /// durable. Pages are not written (no-force): the log is enough to redo them.
@@ -218,7 +242,14 @@ impl<'a> Transaction<'a> {
     /// If the log cannot be made durable, the error is returned and the transaction counts
     /// as failed: it may or may not survive a crash, and the log refuses further work until
     /// the database is reopened, when recovery decides from what is really on disk.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.commit_seq().map(drop)
+    }
+
+    /// Commits like [`commit`](Self::commit), and returns the commit's sequence number: a
+    /// snapshot whose [`snapshot`](crate::ReadTransaction::snapshot) number is at least this
+    /// sees the commit.
+    pub fn commit_seq(mut self) -> Result<u64> {
         self.check_active()?;
         self.mgr.check_usable()?; // after a failed rollback, nothing may commit: roll back
         self.ended = true;
@@ -238,11 +269,15 @@ impl<'a> Transaction<'a> {
         // durable its fate is unknown (recovery decides): like a failed rollback, stay
         // "active" (the log keeps its records) and stop the manager before releasing, so
         // waiters get NeedsRecovery instead of reading what may never have committed.
+        let mut seq = 0;
         match &durable {
             Ok(()) => {
                 self.mgr.active.lock().remove(&self.id);
                 // Visible to snapshots from here on.
-                self.mgr.versions.commit(self.id, &self.changed);
+                seq = self.mgr.versions.commit(self.id, &self.changed);
+                for (file, keep) in std::mem::take(&mut self.cuts) {
+                    self.mgr.cut_file(&file, keep, seq);
+                }
             }
             Err(e) => self
                 .mgr
@@ -252,7 +287,7 @@ impl<'a> Transaction<'a> {
         durable?;
         self.mgr.count_commit();
         self.mgr.maybe_checkpoint();
-        Ok(())
+        Ok(seq)
     }
     // ANCHOR_END: commit
 

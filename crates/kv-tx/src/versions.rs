@@ -250,6 +250,13 @@ impl Versions {
     }
     // ANCHOR_END: image_for
 
+    /// Whether every open snapshot was taken at `csn` or later (so sees that commit). A
+    /// snapshot ended by the cap but not yet told counts as older.
+    pub fn none_older_than(&self, csn: u64) -> bool {
+        let s = self.state.read();
+        s.expired.is_empty() && s.snapshots.first().is_none_or(|&(oldest, _)| oldest >= csn)
+    }
+
     /// Memory and lifetime counters, for `TxManager::snapshot_stats`.
     pub fn stats(&self) -> SnapshotStats {
         let s = self.state.read();

@@ -62,8 +62,8 @@
 //! - **Large values in overflow chains**, not in the leaves, so leaves keep a high fan-out
 //!   and a scan of keys never reads the large values.
 //! - **A free-page list in the file** (head in the meta page, links in the free pages):
-//!   freed pages are reused before the file grows; returning space to the file system is
-//!   the database's compaction (chapter 8).
+//!   freed pages are reused before the file grows. [`BTree::compact`] moves live pages down
+//!   into the holes so the file can be cut; the database (chapter 8) cuts it at commit.
 //! - **No count of entries**: `len` is a scan. A count in the meta page would make every
 //!   insert and delete write — and lock — that one page.
 //! - **A high-water mark** in the meta page: appending a block is not undone by a rollback,
@@ -88,6 +88,7 @@
 
 mod btree;
 mod check;
+mod compact;
 mod error;
 mod hash;
 mod iter;
@@ -97,6 +98,7 @@ mod page;
 
 pub use btree::BTree;
 pub use check::CheckReport;
+pub use compact::{Compaction, Space};
 pub use error::{Error, Result};
 pub use hash::{HashCheckReport, HashIndex};
 pub use iter::Range;

@@ -376,6 +376,13 @@ impl Meta {
         self.page.u64(HIGH_WATER)
     }
 
+    /// Makes the index exactly `blocks` blocks long with no free pages: compaction's last
+    /// step, once every live page sits below `blocks`.
+    pub fn set_packed(&mut self, blocks: u64) {
+        self.page.set_u64(FREE_HEAD, 0);
+        self.page.set_u64(HIGH_WATER, blocks);
+    }
+
     /// The first page of the free list (0: empty).
     pub fn free_head(&self) -> u64 {
         self.page.u64(FREE_HEAD)

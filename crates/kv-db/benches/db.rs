@@ -64,7 +64,7 @@ fn workloads(c: &mut Criterion) {
     let per_entry = load(&db, 0, n);
     println!(
         "kv-db: loaded {n} entries at {per_entry:?} each; {} bytes of data",
-        db.stats().data_bytes
+        db.stats().expect("stats").data_bytes
     );
 
     let mut fresh = n;
@@ -136,7 +136,7 @@ fn workloads(c: &mut Criterion) {
                 took
             })
         });
-    println!("kv-db stats: {:?}", db.stats());
+    println!("kv-db stats: {:?}", db.stats().expect("stats"));
 }
 
 criterion_group! {

@@ -51,17 +51,19 @@ fn main() -> kv_db::Result<()> {
     drop(db);
     let db = Db::open(&dir)?;
     println!("after reopening: keyspaces {:?}", db.keyspaces()?);
-    let stats = db.stats();
+    let stats = db.stats()?;
     println!(
         "{} commits, {} fsyncs, {} bytes of data, cache hit ratio {:.2}",
         stats.commits, stats.fsyncs, stats.data_bytes, stats.cache_hit_ratio
     );
-    for (name, report) in db.check()? {
-        println!(
-            "check {name}: {} keys, {}",
-            report.keys,
-            if report.is_ok() { "ok" } else { "PROBLEMS" }
-        );
+    let check = db.check()?;
+    for (name, report) in &check.trees {
+        println!("check {name}: {} keys", report.keys);
     }
+    println!(
+        "{} log records verified: {}",
+        check.log_records,
+        if check.is_ok() { "ok" } else { "PROBLEMS" }
+    );
     Ok(())
 }

@@ -1,27 +1,24 @@
-//! `Db`: opening a database, its keyspaces and their catalog, transactions, and the
-//! operations on the database as a whole (checkpoint, stats, check).
+//! `Db`: opening a database, its keyspaces, and transactions (the operations on the whole
+//! database — compaction, check, stats — are in `maintenance.rs`).
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kv_file::{FileOptions, FsStorage, Storage};
-use kv_index::{BTree, CheckReport, Index};
-use kv_tx::{DeadlockPolicy, Durability, PageRead, TxManager, TxOptions};
+use std::sync::atomic::Ordering::SeqCst;
+
+use kv_file::{BlockId, FileOptions, FsStorage, Storage};
+use kv_index::{BTree, Index};
+use kv_tx::{DeadlockPolicy, Durability, LockMode, PageRead, TxManager, TxOptions};
 use parking_lot::RwLock;
 
-use crate::keyspace::Keyspace;
+use crate::catalog::{check_name, entries, find, find_or_create, name_key, CATALOG};
+use crate::keyspace::{Keyspace, DROPPING, LIVE};
 use crate::{Error, ReadTxn, Result, Txn, WriteBatch};
 
-/// The catalog's file: keyspace names → numbers; keyspace `n` lives in file `ks<n>`.
-const CATALOG: &str = "catalog";
 /// The keyspace every database has, which the `Txn` and `Db` shortcuts use.
 pub const DEFAULT_KEYSPACE: &str = "default";
-/// Catalog key of the next keyspace number.
-const NEXT_ID: &[u8] = b"next-id";
-/// Catalog keys of keyspaces are this prefix and the name.
-const NAME_PREFIX: &[u8] = b"name/";
 /// How often [`Db::transaction`] runs a closure that keeps losing deadlocks.
 pub const MAX_ATTEMPTS: u32 = 64;
 
@@ -86,43 +83,19 @@ impl Options {
 /// one database.
 #[derive(Clone)]
 pub struct Db {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     /// The transaction manager over the whole stack.
-    mgr: TxManager,
+    pub(crate) mgr: TxManager,
     /// Keyspace name → number (and the next number).
-    catalog: BTree,
+    pub(crate) catalog: BTree,
     /// The default keyspace, always there.
     default: Keyspace,
-    /// Keyspaces opened so far, by name.
+    /// Keyspaces handed out so far, by name: every handle to one keyspace shares its
+    /// `dropped` flag.
     open: RwLock<HashMap<String, Keyspace>>,
-}
-
-/// What [`Db::stats`] reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DbStats {
-    /// Bytes of all data files (keyspaces and catalog), not counting the log.
-    pub data_bytes: u64,
-    /// Bytes of log kept (since the last checkpoint, or the oldest running transaction).
-    pub log_bytes: u64,
-    /// The buffer pool's hit ratio since open (0 to 1).
-    pub cache_hit_ratio: f64,
-    /// Transactions committed since open.
-    pub commits: u64,
-    /// Transactions rolled back since open (deadlock victims included).
-    pub rollbacks: u64,
-    /// Lock requests refused as deadlocks since open.
-    pub deadlocks: u64,
-    /// Lock requests that had to wait since open.
-    pub lock_waits: u64,
-    /// Log fsyncs since open.
-    pub fsyncs: u64,
-    /// Checkpoints since open.
-    pub checkpoints: u64,
-    /// Read-only transactions open now.
-    pub snapshots: usize,
 }
 
 impl Db {
@@ -153,14 +126,17 @@ impl Db {
         };
         let default = find_or_create(&catalog, &mut tx, DEFAULT_KEYSPACE)?;
         tx.commit()?;
-        Ok(Db {
+        let db = Db {
             inner: Arc::new(Inner {
                 mgr,
                 catalog,
                 default,
                 open: RwLock::new(HashMap::new()),
             }),
-        })
+        };
+        // Files of keyspaces dropped while a snapshot was open (or just before a crash).
+        db.remove_orphans()?;
+        Ok(db)
     }
     // ANCHOR_END: open
 
@@ -189,12 +165,23 @@ impl Db {
     /// once collide again if they all retry at the same instant (measured: on a hot key with
     /// three writers, immediate retries lost 16 times in a row).
     pub fn transaction<T>(&self, mut work: impl FnMut(&mut Txn<'_>) -> Result<T>) -> Result<T> {
+        self.retrying(|| {
+            let mut tx = self.begin()?;
+            let value = work(&mut tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+    }
+    // ANCHOR_END: transaction
+
+    /// Runs `attempt` (which begins, and ends, a transaction of its own) until it succeeds or
+    /// fails with an error that is not retryable, up to [`MAX_ATTEMPTS`] times, backing off
+    /// between attempts.
+    pub(crate) fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut tx = self.begin()?;
-            let outcome = work(&mut tx).and_then(|value| tx.commit().map(|()| value));
-            match outcome {
+            match attempt() {
                 Err(e) if e.is_retryable() && attempts < MAX_ATTEMPTS => backoff(attempts), // rolled back
                 Err(e) if e.is_retryable() => {
                     return Err(Error::TooManyRetries {
@@ -206,7 +193,6 @@ impl Db {
             }
         }
     }
-    // ANCHOR_END: transaction
 
     /// The value of `key` in the default keyspace (a snapshot read).
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -243,26 +229,24 @@ impl Db {
         check_name(name)?;
         let catalog = &self.inner.catalog;
         let ks = self.transaction(|tx| find_or_create(catalog, &mut tx.tx, name))?;
-        self.inner.open.write().insert(name.to_owned(), ks.clone());
-        Ok(ks)
+        // Another thread may have opened it meanwhile: hand out the handle it got.
+        let mut open = self.inner.open.write();
+        Ok(open.entry(name.to_owned()).or_insert(ks).clone())
     }
     // ANCHOR_END: keyspace
 
     /// The names of every keyspace, in order.
     pub fn keyspaces(&self) -> Result<Vec<String>> {
         let mut snapshot = self.begin_read()?;
-        self.inner
-            .catalog
-            .prefix(&mut snapshot.tx, NAME_PREFIX)?
-            .map(|entry| {
-                let (key, _) = entry?;
-                Ok(String::from_utf8_lossy(&key[NAME_PREFIX.len()..]).into_owned())
-            })
-            .collect()
+        let entries = entries(&self.inner.catalog, &mut snapshot.tx)?;
+        Ok(entries.into_iter().map(|(name, _)| name).collect())
     }
 
-    /// Drops keyspace `name` and everything in it; whether it existed. Its pages go back to
-    /// its file's free list; the file itself stays until compaction.
+    // ANCHOR: drop_keyspace
+    /// Drops keyspace `name` and everything in it; whether it existed. It waits for the
+    /// transactions using the keyspace to end; its file is removed when the drop commits (or,
+    /// if a snapshot that can still read it is open then, by the next `compact` or open).
+    /// Handles to it kept from before answer [`Error::NoSuchKeyspace`].
     pub fn drop_keyspace(&self, name: &str) -> Result<bool> {
         check_name(name)?;
         if name == DEFAULT_KEYSPACE {
@@ -272,79 +256,43 @@ impl Db {
             });
         }
         let catalog = &self.inner.catalog;
-        let dropped = self.transaction(|tx| {
+        self.retrying(|| {
+            let mut tx = self.begin()?;
             let Some(ks) = find(catalog, &mut tx.tx, name)? else {
                 return Ok(false);
             };
-            let keys: Vec<Vec<u8>> = ks
-                .range(tx, ..)?
-                .map(|entry| entry.map(|(key, _)| key))
-                .collect::<Result<_>>()?;
-            for key in keys {
-                ks.delete(tx, &key)?;
-            }
+            // Every operation on the keyspace reads its meta page: holding it exclusively
+            // waits for the transactions using it, and keeps new ones out until the end.
+            let file = ks.tree.file();
+            tx.tx.lock(&BlockId::new(file, 0), LockMode::Exclusive)?;
             catalog.remove(&mut tx.tx, &name_key(name))?;
-            Ok(true)
-        })?;
-        self.inner.open.write().remove(name);
-        Ok(dropped)
+            tx.tx.cut_at_commit(file, None)?;
+            // Handles given out learn of it as the commit releases the locks they wait for.
+            let handle = self.inner.open.write().remove(name);
+            let mark = |seq: u64| handle.iter().for_each(|h| h.dropped.store(seq, SeqCst));
+            mark(DROPPING);
+            match tx.tx.commit_seq() {
+                Ok(seq) => {
+                    mark(seq);
+                    Ok(true)
+                }
+                Err(e) => {
+                    mark(LIVE); // it stays: put the handle back
+                    if let Some(h) = handle {
+                        self.inner.open.write().insert(name.to_owned(), h);
+                    }
+                    Err(e.into())
+                }
+            }
+        })
     }
+    // ANCHOR_END: drop_keyspace
 
     /// Takes a checkpoint now: every change so far is in the data files and the log before
     /// it is released. (Checkpoints also run on their own, by log volume.)
     pub fn checkpoint(&self) -> Result<()> {
         Ok(self.inner.mgr.checkpoint()?)
     }
-
-    /// Sizes and counters of every layer.
-    pub fn stats(&self) -> DbStats {
-        let mgr = &self.inner.mgr;
-        let fm = mgr.file_manager();
-        let mut data_blocks = fm.length(CATALOG).unwrap_or(0);
-        for ks in self.keyspaces().unwrap_or_default() {
-            if let Ok(Some(id)) = self.keyspace_id(&ks) {
-                data_blocks += fm.length(&file_of(id)).unwrap_or(0);
-            }
-        }
-        let log = mgr.log();
-        let tx = mgr.stats();
-        let locks = mgr.locks().stats();
-        DbStats {
-            data_bytes: data_blocks * fm.block_size() as u64,
-            log_bytes: log.end_lsn().0.saturating_sub(log.first_lsn().0),
-            cache_hit_ratio: mgr.pool().stats().hit_ratio(),
-            commits: tx.commits,
-            rollbacks: tx.rollbacks,
-            deadlocks: locks.deadlocks,
-            lock_waits: locks.waits,
-            fsyncs: log.stats().fsyncs,
-            checkpoints: tx.checkpoints,
-            snapshots: mgr.snapshot_stats().active,
-        }
-    }
-
-    fn keyspace_id(&self, name: &str) -> Result<Option<u64>> {
-        let mut snapshot = self.begin_read()?;
-        let id = self.inner.catalog.get(&mut snapshot.tx, &name_key(name))?;
-        Ok(id.map(|bytes| decode_id(&bytes)))
-    }
-
-    // ANCHOR: check
-    /// Verifies every structure of every keyspace and of the catalog (which reads, and so
-    /// checksums, every page they use); returns each one's report, by name.
-    pub fn check(&self) -> Result<Vec<(String, CheckReport)>> {
-        let mut snapshot = self.begin_read()?;
-        let mut reports = vec![(
-            CATALOG.to_owned(),
-            self.inner.catalog.check(&mut snapshot.tx)?,
-        )];
-        for name in self.keyspaces()? {
-            let ks = self.keyspace(&name)?;
-            reports.push((name, ks.tree.check(&mut snapshot.tx)?));
-        }
-        Ok(reports)
-    }
-    // ANCHOR_END: check
 
     /// The transaction manager underneath, for tools and tests that look at the lower layers.
     pub fn tx_manager(&self) -> &TxManager {
@@ -354,7 +302,9 @@ impl Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("stats", &self.stats()).finish()
+        f.debug_struct("Db")
+            .field("stats", &self.stats().ok())
+            .finish()
     }
 }
 
@@ -377,69 +327,3 @@ fn backoff(attempts: u32) {
     let ceiling = 1u64 << attempts.min(12);
     std::thread::sleep(Duration::from_micros(seed % ceiling));
 }
-
-/// A keyspace name must be usable as a catalog key: not empty, at most 255 bytes.
-fn check_name(name: &str) -> Result<()> {
-    let reason = if name.is_empty() {
-        "empty"
-    } else if name.len() > 255 {
-        "longer than 255 bytes"
-    } else {
-        return Ok(());
-    };
-    Err(Error::InvalidKeyspace {
-        name: name.to_owned(),
-        reason,
-    })
-}
-
-fn name_key(name: &str) -> Vec<u8> {
-    [NAME_PREFIX, name.as_bytes()].concat()
-}
-
-fn file_of(id: u64) -> String {
-    format!("ks{id}")
-}
-
-fn decode_id(bytes: &[u8]) -> u64 {
-    let mut id = [0u8; 8];
-    let n = bytes.len().min(8);
-    id[..n].copy_from_slice(&bytes[..n]);
-    u64::from_le_bytes(id)
-}
-
-/// The keyspace `name` if the catalog has it.
-fn find(catalog: &BTree, tx: &mut impl PageRead, name: &str) -> Result<Option<Keyspace>> {
-    let Some(id) = catalog.get(tx, &name_key(name))? else {
-        return Ok(None);
-    };
-    let tree = BTree::open(tx, &file_of(decode_id(&id)))?;
-    Ok(Some(Keyspace {
-        name: Arc::from(name),
-        tree,
-    }))
-}
-
-// ANCHOR: find_or_create
-/// The keyspace `name`, created in `tx` if the catalog does not have it: a number from the
-/// catalog's counter, a B+tree in a new file named after it, and the catalog entry.
-fn find_or_create(
-    catalog: &BTree,
-    tx: &mut kv_tx::Transaction<'_>,
-    name: &str,
-) -> Result<Keyspace> {
-    if let Some(ks) = find(catalog, tx, name)? {
-        return Ok(ks);
-    }
-    let id = catalog.get(tx, NEXT_ID)?.map_or(1, |b| decode_id(&b));
-    catalog.put(tx, NEXT_ID, &(id + 1).to_le_bytes())?;
-    // (A creation that rolled back may have left blocks in this file — appends are not
-    // undone — but they are zeroes, and `BTree::create` reuses them.)
-    let tree = BTree::create(tx, &file_of(id))?;
-    catalog.put(tx, &name_key(name), &id.to_le_bytes())?;
-    Ok(Keyspace {
-        name: Arc::from(name),
-        tree,
-    })
-}
-// ANCHOR_END: find_or_create

@@ -2,6 +2,7 @@
 //! the operations on them, which take the transaction to work in.
 
 use std::ops::RangeBounds;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 
 use kv_index::{BTree, Index};
@@ -16,6 +17,9 @@ pub trait Access: sealed::Sealed {
     type Reader: PageRead;
     /// The reader, for the index to read pages through.
     fn reader(&mut self) -> &mut Self::Reader;
+    /// The commit sequence number a snapshot reads at (`None`: a read-write transaction,
+    /// which reads the latest): whether it still sees a keyspace dropped at some number.
+    fn snapshot_seq(&self) -> Option<u64>;
 }
 
 mod sealed {
@@ -31,12 +35,18 @@ impl<'db> Access for crate::Txn<'db> {
     fn reader(&mut self) -> &mut Transaction<'db> {
         &mut self.tx
     }
+    fn snapshot_seq(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl<'db> Access for crate::ReadTxn<'db> {
     type Reader = ReadTransaction<'db>;
     fn reader(&mut self) -> &mut ReadTransaction<'db> {
         &mut self.tx
+    }
+    fn snapshot_seq(&self) -> Option<u64> {
+        Some(self.tx.snapshot())
     }
 }
 
@@ -47,7 +57,18 @@ pub struct Keyspace {
     pub(crate) name: Arc<str>,
     /// Its B+tree.
     pub(crate) tree: BTree,
+    /// The commit sequence number of the transaction that dropped the keyspace
+    /// ([`LIVE`] until then), so a handle kept past the drop answers `NoSuchKeyspace` —
+    /// except to snapshots older than the drop, which still see it. Shared by every handle
+    /// `Db::keyspace` gave out for it.
+    pub(crate) dropped: Arc<AtomicU64>,
 }
+
+/// `Keyspace::dropped` of a keyspace not dropped.
+pub(crate) const LIVE: u64 = u64::MAX;
+/// `Keyspace::dropped` while the drop commits: gone to read-write transactions; snapshots
+/// (all older than the drop) still see it.
+pub(crate) const DROPPING: u64 = u64::MAX - 1;
 
 // ANCHOR: keyspace_ops
 impl Keyspace {
@@ -56,14 +77,31 @@ impl Keyspace {
         &self.name
     }
 
+    /// Runs an operation on the tree in `tx`, unless the keyspace was dropped as `tx` sees
+    /// it (before the operation, or while it ran: it then failed on the removed file).
+    fn run<T>(&self, snapshot: Option<u64>, op: impl FnOnce() -> kv_index::Result<T>) -> Result<T> {
+        let gone = || match (self.dropped.load(SeqCst), snapshot) {
+            (LIVE, _) => false,
+            (_, None) => true,
+            (dropped, Some(seen)) => seen >= dropped,
+        };
+        if gone() {
+            return Err(Error::NoSuchKeyspace(self.name.to_string()));
+        }
+        op().map_err(|e| match gone() {
+            true => Error::NoSuchKeyspace(self.name.to_string()),
+            false => e.into(),
+        })
+    }
+
     /// The value of `key`, if any.
     pub fn get(&self, tx: &mut impl Access, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree.get(tx.reader(), key)?)
+        self.run(tx.snapshot_seq(), || self.tree.get(tx.reader(), key))
     }
 
     /// Stores `value` under `key`, replacing any value there.
     pub fn put(&self, tx: &mut crate::Txn<'_>, key: &[u8], value: &[u8]) -> Result<()> {
-        Ok(Index::put(&self.tree, &mut tx.tx, key, value)?)
+        self.run(None, || Index::put(&self.tree, &mut tx.tx, key, value))
     }
 
     /// Stores `value` under `key`; returns the value it replaced.
@@ -73,12 +111,12 @@ impl Keyspace {
         key: &[u8],
         value: &[u8],
     ) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree.insert(&mut tx.tx, key, value)?)
+        self.run(None, || self.tree.insert(&mut tx.tx, key, value))
     }
 
     /// Removes `key`; whether it was there.
     pub fn delete(&self, tx: &mut crate::Txn<'_>, key: &[u8]) -> Result<bool> {
-        Ok(Index::remove(&self.tree, &mut tx.tx, key)?)
+        self.run(None, || Index::remove(&self.tree, &mut tx.tx, key))
     }
 
     /// The entries with keys in `range`, in key order.
@@ -87,7 +125,8 @@ impl Keyspace {
         tx: &'t mut A,
         range: impl RangeBounds<&'k [u8]>,
     ) -> Result<Iter<'t, A::Reader>> {
-        Ok(Iter(self.tree.range(tx.reader(), range)?))
+        self.run(tx.snapshot_seq(), || self.tree.range(tx.reader(), range))
+            .map(Iter)
     }
 
     /// The entries with keys in `range`, in reverse key order.
@@ -96,7 +135,10 @@ impl Keyspace {
         tx: &'t mut A,
         range: impl RangeBounds<&'k [u8]>,
     ) -> Result<Iter<'t, A::Reader>> {
-        Ok(Iter(self.tree.range_rev(tx.reader(), range)?))
+        self.run(tx.snapshot_seq(), || {
+            self.tree.range_rev(tx.reader(), range)
+        })
+        .map(Iter)
     }
 
     /// The entries whose keys start with `prefix`, in key order.
@@ -105,17 +147,18 @@ impl Keyspace {
         tx: &'t mut A,
         prefix: &[u8],
     ) -> Result<Iter<'t, A::Reader>> {
-        Ok(Iter(self.tree.prefix(tx.reader(), prefix)?))
+        self.run(tx.snapshot_seq(), || self.tree.prefix(tx.reader(), prefix))
+            .map(Iter)
     }
 
     /// The number of entries: a scan of every leaf (no count is kept; see `BTree::len`).
     pub fn len(&self, tx: &mut impl Access) -> Result<u64> {
-        Ok(self.tree.len(tx.reader())?)
+        self.run(tx.snapshot_seq(), || self.tree.len(tx.reader()))
     }
 
     /// Whether the keyspace has no entries.
     pub fn is_empty(&self, tx: &mut impl Access) -> Result<bool> {
-        Ok(self.tree.is_empty(tx.reader())?)
+        self.run(tx.snapshot_seq(), || self.tree.is_empty(tx.reader()))
     }
 }
 // ANCHOR_END: keyspace_ops

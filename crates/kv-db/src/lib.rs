@@ -64,15 +64,18 @@
 //! - A transaction borrows its `Db`; long-lived transactions across threads need scoped threads.
 
 mod batch;
+mod catalog;
 mod db;
 mod error;
 mod keyspace;
+mod maintenance;
 mod txn;
 
 pub use batch::WriteBatch;
-pub use db::{Db, DbStats, Options, DEFAULT_KEYSPACE, MAX_ATTEMPTS};
+pub use db::{Db, Options, DEFAULT_KEYSPACE, MAX_ATTEMPTS};
 pub use error::{Error, Result};
 pub use keyspace::{Access, Iter, Keyspace};
 pub use kv_index::CheckReport;
 pub use kv_tx::{DeadlockPolicy, Durability};
+pub use maintenance::{CompactReport, DbCheck, DbStats};
 pub use txn::{ReadTxn, Txn};

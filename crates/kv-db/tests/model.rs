@@ -1,5 +1,5 @@
 //! The whole API against a model — a `BTreeMap` per keyspace — with commits, rollbacks,
-//! reopens and power failures interleaved at random. After every reopen, the database must
+//! compactions, dropped keyspaces, reopens and power failures interleaved at random. After every reopen, the database must
 //! equal the model of committed transactions, and pass `check()`.
 
 use std::collections::BTreeMap;
@@ -18,6 +18,10 @@ enum Op {
     Scan(usize, Vec<u8>),
     Commit,
     Rollback,
+    /// Commit, then compact the database.
+    Compact,
+    /// Commit, then drop keyspace `1 + n` (not the default one) and use it anew.
+    Drop(usize),
     Reopen,
     Crash,
 }
@@ -32,6 +36,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (ks, key).prop_map(|(s, k)| Op::Scan(s, k)),
         2 => Just(Op::Commit),
         1 => Just(Op::Rollback),
+        1 => Just(Op::Compact),
+        1 => (0..KEYSPACES.len() - 1).prop_map(Op::Drop),
         1 => Just(Op::Reopen),
         1 => Just(Op::Crash),
     ]
@@ -61,9 +67,8 @@ fn assert_matches(db: &Db, model: &Model) {
         assert!(got == want, "keyspace {name} differs from the model");
     }
     drop(r);
-    for (name, report) in db.check().unwrap() {
-        assert!(report.is_ok(), "{name}: {report:?}");
-    }
+    let check = db.check().unwrap();
+    assert!(check.is_ok(), "{check:#?}");
 }
 
 fn run(ops: Vec<Op>) {
@@ -72,7 +77,7 @@ fn run(ops: Vec<Op>) {
     let mut ops = ops.into_iter();
     loop {
         let db = Db::open_on(storage.clone(), options()).unwrap();
-        let keyspaces: Vec<_> = KEYSPACES.iter().map(|n| db.keyspace(n).unwrap()).collect();
+        let mut keyspaces: Vec<_> = KEYSPACES.iter().map(|n| db.keyspace(n).unwrap()).collect();
         assert_matches(&db, &committed);
         let mut model = committed.clone();
         let mut tx = db.begin().unwrap();
@@ -115,6 +120,18 @@ fn run(ops: Vec<Op>) {
                 Op::Rollback => {
                     tx.rollback().unwrap();
                     model = committed.clone();
+                    tx = db.begin().unwrap();
+                }
+                Op::Compact | Op::Drop(_) => {
+                    tx.commit().unwrap();
+                    if let Op::Drop(n) = op {
+                        assert!(db.drop_keyspace(KEYSPACES[1 + n]).unwrap());
+                        model[1 + n].clear();
+                        keyspaces[1 + n] = db.keyspace(KEYSPACES[1 + n]).unwrap();
+                    } else {
+                        db.compact().unwrap();
+                    }
+                    committed = model.clone();
                     tx = db.begin().unwrap();
                 }
                 Op::Reopen | Op::Crash => {

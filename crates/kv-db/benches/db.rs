@@ -7,6 +7,9 @@
 //! - `kv-db/range_100`: 100 consecutive entries from a random key.
 //! - `kv-db/durable_put`: one put committed with an fsync (`Durability::Sync`).
 //! - `kv-db/remove`: a delete of an existing key, 100 to a transaction.
+//! - compaction (printed, not a criterion group: it is a one-off on a database that is then
+//!   packed): half of the entries deleted, then `Db::compact`, timed per remaining entry,
+//!   with the data size before and after.
 //!
 //! `KV_BENCH_KEYS` sets the number of entries loaded first (default 200,000).
 //! Run with `cargo bench -p kv-db`, then `python3 benches/ratios.py`.
@@ -137,6 +140,34 @@ fn workloads(c: &mut Criterion) {
             })
         });
     println!("kv-db stats: {:?}", db.stats().expect("stats"));
+
+    // ANCHOR: compaction_bench
+    // Compaction: delete every other entry (untimed), then compact once.
+    let mut i = 0;
+    while i < fresh {
+        let mut batch = WriteBatch::new();
+        for j in (i..(i + 2000).min(fresh)).step_by(2) {
+            batch.delete(&key(j));
+        }
+        db.write(&batch).expect("delete half");
+        i += 2000;
+    }
+    let before = db.stats().expect("stats");
+    let start = Instant::now();
+    let report = db.compact().expect("compact");
+    let took = start.elapsed();
+    let remaining = fresh / 2;
+    println!(
+        "kv-db compaction: {took:?} for {remaining} remaining entries ({:?} each; bulk load \
+         {per_entry:?} each); {} live + {} free pages -> {} bytes to {} ({} pages moved)",
+        took / remaining.max(1) as u32,
+        before.live_pages,
+        before.free_pages,
+        report.bytes_before,
+        report.bytes_after,
+        report.pages_moved,
+    );
+    // ANCHOR_END: compaction_bench
 }
 
 criterion_group! {

@@ -43,6 +43,12 @@
 //!   the catalog like any other: it commits or vanishes whole.
 //! - A `Db` is one open database: the transaction manager, its log, its buffer pool and its
 //!   lock on the directory; clones share them.
+//! - A data file holds nothing but its tree: every block below the tree's high-water mark is
+//!   used or on its free list; blocks past it are spare. So the file can be cut after the
+//!   high-water mark — once no snapshot may still read the blocks there.
+//! - A file named like a keyspace's (`ks<n>`) that the catalog does not name is an orphan
+//!   (its keyspace was dropped while a snapshot could still read it, or a crash came between
+//!   a drop's commit and the removal): removed at the next open or `compact`.
 //!
 //! ## Design choices, and the alternatives rejected
 //!
@@ -55,12 +61,21 @@
 //!   2PL, deadlocks are normal, and the caller should not have to write the loop.
 //! - **Errors are sorted by what the caller can do**: `Deadlock` and `SnapshotTooOld` are
 //!   retryable; limits are their own variants; everything else is `Storage`, with context.
+//! - **Compaction moves pages within each file** (`BTree::compact`) and cuts the file at
+//!   commit (`Transaction::cut_at_commit`), rather than rebuilding each keyspace into a new
+//!   file: no second copy of the data on disk, and `Keyspace` handles stay valid. The file
+//!   system cannot be rolled back, so cuts (and the removal of a dropped keyspace's file) wait
+//!   until the commit is durable, and are skipped — left for the next compaction — while an
+//!   older snapshot may read the blocks.
 //!
 //! ## CAVEATS
 //!
-//! - Dropping a keyspace deletes its keys (its pages go to its file's free list); the file
-//!   itself stays. Nothing yet returns space to the file system (compaction is still to come).
-//! - `Db::stats` reads the catalog; `Keyspace::len` scans.
+//! - Compaction moves pages but does not merge half-empty nodes (exercise 8.1), and holds
+//!   each keyspace exclusively while it runs: writers to it wait, and a compactor run in a
+//!   loop starves writers that need to upgrade the meta page's lock (they lose deadlock after
+//!   deadlock to it). Run it as maintenance, not continuously.
+//! - A cut held back by an old snapshot waits for the next `compact` (exercise 8.3).
+//! - `Db::stats` reads every keyspace's meta page and free list; `Keyspace::len` scans.
 //! - A transaction borrows its `Db`; long-lived transactions across threads need scoped threads.
 
 mod batch;

@@ -96,6 +96,9 @@ pub(crate) struct Inner {
     /// Keyspaces handed out so far, by name: every handle to one keyspace shares its
     /// `dropped` flag.
     open: RwLock<HashMap<String, Keyspace>>,
+    /// Files of keyspaces dropped since open (numbers are never reused), so that a handle
+    /// found before a drop is not put in `open` after it.
+    dropped: RwLock<std::collections::HashSet<String>>,
 }
 
 impl Db {
@@ -132,6 +135,7 @@ impl Db {
                 catalog,
                 default,
                 open: RwLock::new(HashMap::new()),
+                dropped: RwLock::default(),
             }),
         };
         // Files of keyspaces dropped while a snapshot was open (or just before a crash).
@@ -228,10 +232,15 @@ impl Db {
         }
         check_name(name)?;
         let catalog = &self.inner.catalog;
-        let ks = self.transaction(|tx| find_or_create(catalog, &mut tx.tx, name))?;
-        // Another thread may have opened it meanwhile: hand out the handle it got.
-        let mut open = self.inner.open.write();
-        Ok(open.entry(name.to_owned()).or_insert(ks).clone())
+        loop {
+            let ks = self.transaction(|tx| find_or_create(catalog, &mut tx.tx, name))?;
+            // Another thread may have opened it meanwhile: hand out the handle it got.
+            let mut open = self.inner.open.write();
+            if self.inner.dropped.read().contains(ks.tree.file()) {
+                continue; // dropped since we found it: look again
+            }
+            return Ok(open.entry(name.to_owned()).or_insert(ks).clone());
+        }
     }
     // ANCHOR_END: keyspace
 
@@ -268,7 +277,11 @@ impl Db {
             catalog.remove(&mut tx.tx, &name_key(name))?;
             tx.tx.cut_at_commit(file, None)?;
             // Handles given out learn of it as the commit releases the locks they wait for.
-            let handle = self.inner.open.write().remove(name);
+            let handle = {
+                let mut open = self.inner.open.write();
+                self.inner.dropped.write().insert(file.to_owned());
+                open.remove(name)
+            };
             let mark = |seq: u64| handle.iter().for_each(|h| h.dropped.store(seq, SeqCst));
             mark(DROPPING);
             match tx.tx.commit_seq() {
@@ -278,6 +291,7 @@ impl Db {
                 }
                 Err(e) => {
                     mark(LIVE); // it stays: put the handle back
+                    self.inner.dropped.write().remove(file);
                     if let Some(h) = handle {
                         self.inner.open.write().insert(name.to_owned(), h);
                     }

@@ -65,6 +65,12 @@ pub enum Error {
         last: Box<Error>,
     },
 
+    /// The application's own error, returned from inside a transaction (e.g. a closure given
+    /// to [`Db::transaction`](crate::Db::transaction)) to roll it back: data it found not
+    /// in the shape it expects, a rule it enforces. Not retryable.
+    #[error("{0}")]
+    Abort(Box<dyn std::error::Error + Send + Sync>),
+
     /// Anything else from the storage layers — I/O, a full disk, corruption, a database that
     /// must be reopened to recover — with their context (file, block, offset).
     #[error(transparent)]

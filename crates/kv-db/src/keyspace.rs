@@ -88,15 +88,24 @@ impl Keyspace {
         if gone() {
             return Err(Error::NoSuchKeyspace(self.name.to_string()));
         }
-        op().map_err(|e| match gone() {
-            true => Error::NoSuchKeyspace(self.name.to_string()),
-            false => e.into(),
-        })
+        // Checked again after: a read-write operation that waited for the drop's locks got
+        // them only once the drop had committed (and set `dropped`).
+        match op() {
+            _ if gone() => Err(Error::NoSuchKeyspace(self.name.to_string())),
+            result => result.map_err(Into::into),
+        }
     }
 
     /// The value of `key`, if any.
     pub fn get(&self, tx: &mut impl Access, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.run(tx.snapshot_seq(), || self.tree.get(tx.reader(), key))
+    }
+
+    /// The value of `key`, its page locked for writing first: for a read-modify-write (an
+    /// increment), which would otherwise read under a shared lock and deadlock with another
+    /// one when both upgrade to write.
+    pub fn get_for_update(&self, tx: &mut crate::Txn<'_>, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.run(None, || self.tree.get_for_update(&mut tx.tx, key))
     }
 
     /// Stores `value` under `key`, replacing any value there.
@@ -112,6 +121,11 @@ impl Keyspace {
         value: &[u8],
     ) -> Result<Option<Vec<u8>>> {
         self.run(None, || self.tree.insert(&mut tx.tx, key, value))
+    }
+
+    /// Removes `key`; returns the value it had.
+    pub fn take(&self, tx: &mut crate::Txn<'_>, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.run(None, || self.tree.delete(&mut tx.tx, key))
     }
 
     /// Removes `key`; whether it was there.

@@ -221,3 +221,33 @@ fn stats_count_what_happened() {
     assert!(after.data_bytes > 0);
     assert_eq!(after.snapshots, 0);
 }
+
+#[test]
+fn read_for_update_take_and_an_application_abort() {
+    let db = Db::open_on(MemStorage::new(), small()).unwrap();
+    let ks = db.default_keyspace();
+    db.put(b"n", b"1").unwrap();
+    // An application's own error rolls the transaction back and comes back as `Abort`.
+    #[derive(Debug, thiserror::Error)]
+    #[error("the balance would go negative")]
+    struct Negative;
+    let err = db
+        .transaction(|tx| {
+            let n = ks.get_for_update(tx, b"n")?.unwrap();
+            ks.put(tx, b"n", b"0")?;
+            match n.as_slice() {
+                b"1" => Err::<(), _>(Error::Abort(Box::new(Negative))),
+                _ => Ok(()),
+            }
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Abort(_)) && !err.is_retryable(),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "the balance would go negative");
+    assert_eq!(db.get(b"n").unwrap(), Some(b"1".to_vec()), "rolled back");
+    let taken = db.transaction(|tx| ks.take(tx, b"n")).unwrap();
+    assert_eq!(taken, Some(b"1".to_vec()));
+    assert_eq!(db.transaction(|tx| ks.take(tx, b"n")).unwrap(), None);
+}

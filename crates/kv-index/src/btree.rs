@@ -1,6 +1,7 @@
 //! `BTree`: a B+tree of byte-string keys and values on slotted pages, every change made
 //! through a [`Transaction`].
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use kv_file::BlockId;
@@ -8,7 +9,7 @@ use kv_tx::{PageRead, Transaction};
 
 use crate::node::{
     internal_cell_size, leaf_cell_size, leaf_insert_in_place, leaf_live_bytes,
-    leaf_remove_in_place, leaf_value, search, Changed, Limits, Node, Step, Value,
+    leaf_remove_in_place, leaf_value, Changed, Limits, Node, Step, Value,
 };
 use crate::overflow::{free_chain, read_value, write_chain};
 use crate::page::{write_diff, IndexType, Meta, PageBuf};
@@ -28,6 +29,12 @@ pub struct BTree {
     pub(crate) file: Arc<str>,
     /// Size limits for this page size.
     pub(crate) limits: Limits,
+    /// The tree's height as last seen (`usize::MAX`: not yet), shared by the handle's
+    /// clones. A writer locks the page at the leaf level exclusively *before* reading it:
+    /// reading it shared and then upgrading is how two writers of one leaf deadlock. Only a
+    /// hint: if the tree grew, an internal node is locked exclusively (less concurrency); if
+    /// it shrank, the leaf is read shared and upgraded (a deadlock is possible, and retried).
+    pub(crate) height: Arc<AtomicUsize>,
 }
 
 /// What a change below did to a node, for its parent to deal with.
@@ -95,6 +102,7 @@ impl BTree {
         BTree {
             file: Arc::from(file),
             limits: Limits::new(capacity),
+            height: Arc::new(AtomicUsize::new(usize::MAX)),
         }
     }
 
@@ -138,53 +146,6 @@ impl BTree {
     pub(crate) fn value(&self, tx: &mut impl PageRead, value: &Value) -> Result<Vec<u8>> {
         read_value(tx, &self.file, value)
     }
-
-    // ANCHOR: get
-    /// The value stored under `key`, if any.
-    pub fn get(&self, tx: &mut impl PageRead, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let mut number = self.root(tx)?;
-        for _ in 0..MAX_DEPTH {
-            let block = self.block(number);
-            let found = tx.read_page(&block, |page| match search(page, key)? {
-                Step::Child { child, .. } => Ok(Err(child)),
-                Step::Leaf(Ok(i)) => leaf_value(page, i).map(|v| Ok(Some(v))),
-                Step::Leaf(Err(_)) => Ok(Ok(None)),
-            })?;
-            match found.map_err(|reason| Error::Corrupt { block, reason })? {
-                Err(child) => number = child,
-                Ok(Some(value)) => return Ok(Some(self.value(tx, &value)?)),
-                Ok(None) => return Ok(None),
-            }
-        }
-        Err(self.too_deep())
-    }
-
-    /// Which way `key` goes from page `number` — and, if the page is a leaf, a copy of it to
-    /// change: one visit of the page where a search and then a read would take two.
-    fn step_to_change(
-        &self,
-        tx: &mut impl PageRead,
-        number: u64,
-        key: &[u8],
-    ) -> Result<(Step, Option<PageBuf>)> {
-        let block = self.block(number);
-        let capacity = self.limits.capacity;
-        let found = tx.read_page(&block, |page| {
-            search(page, key).map(|step| match step {
-                Step::Leaf(_) => (step, Some(PageBuf::copy_of(block.clone(), page, capacity))),
-                Step::Child { .. } => (step, None),
-            })
-        })?;
-        found.map_err(|reason| Error::Corrupt { block, reason })
-    }
-
-    /// The root's page number, read from the meta page in place.
-    pub(crate) fn root(&self, tx: &mut impl PageRead) -> Result<u64> {
-        let block = self.block(0);
-        tx.read_page(&block, Meta::root_in)?
-            .map_err(|reason| Error::Corrupt { block, reason })
-    }
-    // ANCHOR_END: get
 
     /// The error for a leaf step without its page (which `step_to_change` never returns).
     fn no_copy(&self, number: u64) -> Error {
@@ -305,7 +266,7 @@ impl BTree {
         if depth >= MAX_DEPTH {
             return Err(self.too_deep());
         }
-        let (step, leaf) = self.step_to_change(tx, number, key)?;
+        let (step, leaf) = self.step_to_change(tx, number, key, depth)?;
         match step {
             Step::Child { pos, child } => {
                 match self.insert_at(tx, meta, child, key, value, old, depth + 1)? {
@@ -507,7 +468,7 @@ impl BTree {
         if depth >= MAX_DEPTH {
             return Err(self.too_deep());
         }
-        let (step, leaf) = self.step_to_change(tx, number, key)?;
+        let (step, leaf) = self.step_to_change(tx, number, key, depth)?;
         match step {
             Step::Leaf(Err(_)) => Ok(Outcome::Fine), // not there: nothing changes
             Step::Leaf(Ok(i)) => {

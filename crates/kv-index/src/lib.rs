@@ -75,7 +75,10 @@
 //!   operation reads the meta page and the root (shared), and an insert that splits — or a
 //!   delete that merges — locks them exclusively, so such writers serialize and, reading
 //!   first, can deadlock (`Error::is_retryable`). B-link trees and latch coupling are the
-//!   remedies real systems use.
+//!   remedies real systems use. (Leaves, at least, are locked exclusively *before* an insert
+//!   or delete reads them — the handle remembers the tree's height — so two writers of one
+//!   leaf queue instead of deadlocking on an upgrade; `get_for_update` does the same for a
+//!   read-modify-write.)
 //! - Lookups read pages in place, but writes copy the page they change out of the buffer
 //!   pool (4 KiB), and splits, merges and full leaves decode and re-encode it.
 //! - Random inserts are dominated by the transaction layer, not the tree: the first change of
@@ -92,6 +95,7 @@ mod compact;
 mod error;
 mod hash;
 mod iter;
+mod lookup;
 mod node;
 mod overflow;
 mod page;

@@ -263,7 +263,9 @@ impl<'a> Transaction<'a> {
         );
         let durable = lsn.and_then(|lsn| match self.mgr.options.durability {
             Durability::Sync => self.mgr.log.flush(lsn),
-            Durability::NoSync => Ok(()),
+            // A cut cannot be undone: it must follow a durable commit whatever the setting.
+            Durability::NoSync if self.cuts.is_empty() => Ok(()),
+            Durability::NoSync => self.mgr.log.flush(lsn),
         });
         // Strict 2PL: locks go only once the commit is decided. If it could not be made
         // durable its fate is unknown (recovery decides): like a failed rollback, stay

@@ -1,0 +1,452 @@
+//! One connection: read what the client sent, run every complete command in order, write
+//! all the replies, flush once (pipelining) — and the per-connection state: selected
+//! database, protocol version, authentication, MULTI queue, WATCHed keys, SCAN cursors.
+//!
+//! Commands run on a blocking thread (`spawn_blocking`), a whole batch at a time: the
+//! database's calls block (lock waits, fsyncs), and must not stall the runtime's threads
+//! that serve other connections.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::commands::{self, lookup, wrong_arity, Cx, Kind};
+use crate::parse::RequestParser;
+use crate::resp::{Frame, Protocol};
+use crate::server::Shared;
+use crate::store::Tx;
+
+/// SCAN cursors a connection remembers; older ones are forgotten (and then refused).
+const CURSORS: usize = 64;
+/// Pipelined write commands that may share one transaction (and one fsync).
+const WRITE_BATCH: usize = 256;
+
+/// The numbers SCAN hands out, each standing for the key to continue after.
+#[derive(Debug, Default)]
+pub struct Cursors {
+    next: u64,
+    keys: HashMap<u64, Vec<u8>>,
+    order: VecDeque<u64>,
+}
+
+impl Cursors {
+    /// A new cursor number for continuing after `key`.
+    pub fn remember(&mut self, key: Vec<u8>) -> u64 {
+        self.next += 1;
+        if self.order.len() == CURSORS {
+            if let Some(old) = self.order.pop_front() {
+                self.keys.remove(&old);
+            }
+        }
+        self.keys.insert(self.next, key);
+        self.order.push_back(self.next);
+        self.next
+    }
+
+    /// The key cursor `n` continues after.
+    pub fn get(&self, n: u64) -> Option<&[u8]> {
+        self.keys.get(&n).map(Vec::as_slice)
+    }
+}
+
+/// A connection's state.
+#[derive(Debug)]
+pub struct Client {
+    /// Its number (CLIENT ID, HELLO).
+    pub id: u64,
+    /// Where it connects from.
+    pub addr: SocketAddr,
+    /// The selected numbered database.
+    pub db: u32,
+    /// RESP2 until HELLO 3.
+    pub proto: Protocol,
+    /// Whether it may run commands (always, when no password is set).
+    pub authenticated: bool,
+    /// CLIENT SETNAME.
+    pub name: Option<Bytes>,
+    /// Commands queued since MULTI (`None`: not in a MULTI).
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command was refused while queueing: EXEC must abort.
+    pub multi_failed: bool,
+    /// WATCHed keys, `(database, key)`.
+    pub watching: Vec<(u32, Vec<u8>)>,
+    /// Raised when a watched key changes.
+    pub dirty: Arc<AtomicBool>,
+    /// SCAN's cursors.
+    pub cursors: Cursors,
+    /// Set by QUIT (and SHUTDOWN): close after sending the replies so far.
+    pub closing: bool,
+}
+
+impl Client {
+    /// A new connection's state.
+    pub fn new(id: u64, addr: SocketAddr, authenticated: bool) -> Client {
+        Client {
+            id,
+            addr,
+            db: 0,
+            proto: Protocol::Resp2,
+            authenticated,
+            name: None,
+            multi: None,
+            multi_failed: false,
+            watching: Vec::new(),
+            dirty: Arc::new(AtomicBool::new(false)),
+            cursors: Cursors::default(),
+            closing: false,
+        }
+    }
+
+    /// Forgets every WATCH.
+    pub fn unwatch(&mut self, shared: &Shared) {
+        shared.store.watches.unwatch(&self.watching, &self.dirty);
+        self.watching.clear();
+        self.dirty.store(false, SeqCst);
+    }
+}
+
+// ANCHOR: serve
+/// Serves one connection until the client leaves, QUITs, breaks the protocol, idles past
+/// the timeout, or the server shuts down (after finishing the batch it is running).
+pub async fn serve(
+    mut socket: TcpStream,
+    addr: SocketAddr,
+    shared: &Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let id = shared.next_id.fetch_add(1, SeqCst);
+    let open = shared.config.read().requirepass.is_none();
+    let mut client = Some(Client::new(id, addr, open));
+    let mut input = BytesMut::with_capacity(16 * 1024);
+    let mut parser = RequestParser::new();
+    let mut output = BytesMut::with_capacity(16 * 1024);
+    loop {
+        let (timeout, limits, query_limit) = {
+            let config = shared.config.read();
+            (config.timeout, config.limits, config.query_buffer_limit)
+        };
+        let read = async {
+            match timeout.is_zero() {
+                true => Ok(socket.read_buf(&mut input).await),
+                false => tokio::time::timeout(timeout, socket.read_buf(&mut input)).await,
+            }
+        };
+        let n = tokio::select! {
+            n = read => n,
+            _ = shutdown.changed() => break,
+        };
+        match n {
+            Ok(Ok(0)) | Ok(Err(_)) => break, // gone, or reset
+            Err(_) => break,                 // idle past the timeout
+            Ok(Ok(_)) => {}
+        }
+        // Every complete request already here, then one batch, one write.
+        let mut requests = Vec::new();
+        let mut broken = None;
+        loop {
+            match parser.parse(&mut input, &limits) {
+                Ok(Some(args)) => requests.push(args),
+                Ok(None) => break,
+                Err(e) => {
+                    broken = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if broken.is_none() && input.len() > query_limit {
+            broken = Some(format!(
+                "Protocol error: the query buffer passed its limit of {query_limit} bytes"
+            ));
+        }
+        let mut state = client.take().expect("the client is back after each batch");
+        if !requests.is_empty() {
+            let batch_shared = Arc::clone(shared);
+            let ran = tokio::task::spawn_blocking(move || {
+                let out = run_batch(&batch_shared, &mut state, requests);
+                (state, out)
+            })
+            .await;
+            let Ok((back, out)) = ran else {
+                tracing::error!("connection {id}: a command panicked; closing");
+                return;
+            };
+            state = back;
+            output.extend_from_slice(&out);
+        }
+        if let Some(e) = &broken {
+            Frame::error(format!("ERR {e}")).encode(state.proto, &mut output);
+        }
+        let closing = state.closing || broken.is_some();
+        client = Some(state);
+        if socket.write_all(&output).await.is_err() {
+            break;
+        }
+        output.clear();
+        if closing {
+            break;
+        }
+    }
+    if let Some(mut state) = client {
+        state.unwatch(shared);
+    }
+    let _ = socket.shutdown().await;
+}
+// ANCHOR_END: serve
+
+// ANCHOR: run_batch
+/// Runs the requests read in one go, in order, and returns their encoded replies.
+///
+/// Consecutive write commands share one transaction — one commit, one fsync — instead of one
+/// each: their replies are all sent after that commit, so each is still acknowledged only
+/// once durable, and each still takes effect between its request and its reply (at the
+/// commit). If the shared transaction fails for a reason other than a lost deadlock, the
+/// commands run again one per transaction, so one bad command never undoes another.
+fn run_batch(shared: &Shared, client: &mut Client, requests: Vec<Vec<Bytes>>) -> BytesMut {
+    let mut out = BytesMut::new();
+    let mut writes: Vec<Vec<Bytes>> = Vec::new();
+    for args in requests {
+        let write = client.multi.is_none()
+            && client.authenticated
+            && lookup(&args[0]).is_some_and(|s| s.kind == Kind::Write && s.arity_ok(args.len()));
+        if write && writes.len() < WRITE_BATCH {
+            writes.push(args);
+            continue;
+        }
+        run_writes(shared, client, &mut writes, &mut out);
+        if write {
+            writes.push(args);
+            continue;
+        }
+        if let Some(reply) = execute(shared, client, args) {
+            reply.encode(client.proto, &mut out);
+        }
+        if client.closing {
+            return out;
+        }
+    }
+    run_writes(shared, client, &mut writes, &mut out);
+    out
+}
+
+/// Runs (and empties) `writes` in one transaction; see [`run_batch`].
+fn run_writes(
+    shared: &Shared,
+    client: &mut Client,
+    writes: &mut Vec<Vec<Bytes>>,
+    out: &mut BytesMut,
+) {
+    if writes.len() > 1 {
+        let together = shared.store.db().transaction(|tx| {
+            let mut replies = Vec::with_capacity(writes.len());
+            for args in writes.iter() {
+                let spec = lookup(&args[0]).expect("checked when batched");
+                let handler = spec.handler.expect("write commands have handlers");
+                replies.push(handler(
+                    &mut cx(shared, client, Some(Tx::Write(&mut *tx))),
+                    args,
+                )?);
+            }
+            Ok(replies)
+        });
+        if let Ok(replies) = together {
+            shared
+                .stats
+                .commands
+                .fetch_add(replies.len() as u64, SeqCst);
+            replies.iter().for_each(|r| r.encode(client.proto, out));
+            writes.clear();
+            return;
+        }
+    }
+    for args in writes.drain(..) {
+        if let Some(reply) = execute(shared, client, args) {
+            reply.encode(client.proto, out);
+        }
+    }
+}
+// ANCHOR_END: run_batch
+
+// ANCHOR: execute
+/// Runs one command for `client`; the reply (`None`: close without one, after SHUTDOWN).
+pub fn execute(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Option<Frame> {
+    shared.stats.commands.fetch_add(1, SeqCst);
+    let Some(spec) = lookup(&args[0]) else {
+        client.multi_failed |= client.multi.is_some();
+        return Some(commands::unknown(&args));
+    };
+    if !spec.arity_ok(args.len()) {
+        client.multi_failed |= client.multi.is_some();
+        return Some(wrong_arity(spec.name));
+    }
+    if !client.authenticated && !spec.no_auth {
+        return Some(Frame::error("NOAUTH Authentication required."));
+    }
+    if spec.kind == Kind::Control {
+        return control(shared, client, spec.name, &args);
+    }
+    if let Some(queue) = &mut client.multi {
+        queue.push(args);
+        return Some(Frame::Simple("QUEUED".into()));
+    }
+    let handler = spec.handler.expect("data and plain commands have handlers");
+    let db = shared.store.db();
+    let outcome = match spec.kind {
+        Kind::Plain => handler(&mut cx(shared, client, None), &args),
+        Kind::Read => shared.store.space(client.db).and_then(|_| {
+            let mut snapshot = db.begin_read()?;
+            handler(
+                &mut cx(shared, client, Some(Tx::Read(&mut snapshot))),
+                &args,
+            )
+        }),
+        Kind::Write | Kind::Control => {
+            db.transaction(|tx| handler(&mut cx(shared, client, Some(Tx::Write(tx))), &args))
+        }
+    };
+    Some(outcome.unwrap_or_else(|e| failure(spec.name, &e)))
+}
+// ANCHOR_END: execute
+
+fn cx<'c, 'a, 'db>(
+    shared: &'c Shared,
+    client: &'c mut Client,
+    tx: Option<Tx<'a, 'db>>,
+) -> Cx<'c, 'a, 'db> {
+    Cx { shared, client, tx }
+}
+
+/// The error reply for a command the database refused (it changed nothing).
+fn failure(command: &str, e: &kv_db::Error) -> Frame {
+    use kv_db::Error as E;
+    match e {
+        E::KeyTooLarge { len, max } => Frame::error(format!(
+            "ERR key of {len} bytes is too large (the limit is {max})"
+        )),
+        E::ValueTooLarge { len, max } => Frame::error(format!(
+            "ERR string of {len} bytes exceeds the maximum allowed size ({max})"
+        )),
+        E::Abort(reason) => Frame::error(format!("ERR {reason}")),
+        other => {
+            tracing::error!("{command}: {other}");
+            Frame::error(format!("ERR {command} failed: {other}"))
+        }
+    }
+}
+
+/// Commands that shape the connection or its transaction.
+fn control(shared: &Shared, client: &mut Client, name: &str, args: &[Bytes]) -> Option<Frame> {
+    let in_multi = client.multi.is_some();
+    Some(match name {
+        "multi" if in_multi => Frame::error("ERR MULTI calls can not be nested"),
+        "multi" => {
+            client.multi = Some(Vec::new());
+            Frame::ok()
+        }
+        "exec" => exec(shared, client),
+        "discard" if !in_multi => Frame::error("ERR DISCARD without MULTI"),
+        "discard" => {
+            client.multi = None;
+            client.multi_failed = false;
+            client.unwatch(shared);
+            Frame::ok()
+        }
+        "watch" if in_multi => {
+            client.multi_failed = true;
+            Frame::error("ERR WATCH inside MULTI is not allowed")
+        }
+        "watch" => {
+            for key in &args[1..] {
+                shared.store.watches.watch(client.db, key, &client.dirty);
+                client.watching.push((client.db, key.to_vec()));
+            }
+            Frame::ok()
+        }
+        "unwatch" => {
+            client.unwatch(shared);
+            Frame::ok()
+        }
+        "quit" => {
+            client.closing = true;
+            Frame::ok()
+        }
+        "shutdown" => {
+            let unknown = args[1..].iter().find(|a| {
+                !["nosave", "save", "now", "force"]
+                    .iter()
+                    .any(|o| a.eq_ignore_ascii_case(o.as_bytes()))
+            });
+            if unknown.is_some() {
+                return Some(commands::reply::syntax());
+            }
+            tracing::info!("SHUTDOWN from client {}", client.id);
+            shared.shut_down();
+            client.closing = true;
+            return None;
+        }
+        _ if in_multi => {
+            client.multi_failed = true;
+            Frame::error("ERR Command not allowed inside a transaction")
+        }
+        "auth" => crate::commands::auth(shared, client, &args[1..]),
+        "hello" => crate::commands::hello(shared, client, &args[1..]),
+        other => unreachable!("{other} is not a control command"),
+    })
+}
+
+// ANCHOR: exec
+/// EXEC: every queued command in one database transaction, after checking that no WATCHed
+/// key changed; a null reply if one did.
+fn exec(shared: &Shared, client: &mut Client) -> Frame {
+    let Some(queued) = client.multi.take() else {
+        return Frame::error("ERR EXEC without MULTI");
+    };
+    let failed = std::mem::take(&mut client.multi_failed);
+    let watching = client.watching.clone();
+    let dirty = Arc::clone(&client.dirty);
+    let reply = if failed {
+        Frame::error("EXECABORT Transaction discarded because of previous errors.")
+    } else if dirty.load(SeqCst) {
+        Frame::NullArray
+    } else {
+        let start_db = client.db;
+        let outcome = shared.store.db().transaction(|tx| {
+            client.db = start_db; // a retry starts over, SELECTs included
+                                  // Read (and so lock) every watched key, then look at the flag again: a writer
+                                  // raises it before its commit releases the key, so none slips in between.
+            for (db, key) in &watching {
+                shared.store.get(&mut Tx::Write(tx), *db, key)?;
+            }
+            if dirty.load(SeqCst) {
+                return Ok(None);
+            }
+            let mut replies = Vec::with_capacity(queued.len());
+            for args in &queued {
+                let spec = lookup(&args[0]).expect("checked when queued");
+                let handler = spec.handler.expect("queued commands have handlers");
+                let tx = (spec.kind != Kind::Plain).then_some(Tx::Write(&mut *tx));
+                replies.push(handler(&mut cx(shared, client, tx), args)?);
+            }
+            Ok(Some(replies))
+        });
+        match outcome {
+            Ok(Some(replies)) => Frame::Array(replies),
+            Ok(None) => Frame::NullArray,
+            Err(e) => match failure("exec", &e) {
+                Frame::Error(msg) => Frame::error(format!(
+                    "EXECABORT Transaction rolled back: {}",
+                    msg.strip_prefix("ERR ").unwrap_or(&msg)
+                )),
+                other => other,
+            },
+        }
+    };
+    client.unwatch(shared);
+    reply
+}
+// ANCHOR_END: exec

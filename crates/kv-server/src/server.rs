@@ -1,0 +1,277 @@
+//! The listener: accepts connections (up to the client limit), runs the background expiry
+//! sweep, and shuts down gracefully — stop accepting, let every connection finish the
+//! commands it is running, wait for them all, checkpoint.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kv_db::Db;
+use parking_lot::RwLock;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use crate::clock::Clock;
+use crate::parse::Limits;
+use crate::store::Store;
+
+// ANCHOR: config
+/// The server's settings; `Config::default()` is a safe server for one machine.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on: loopback by default, so nothing is exposed by accident.
+    pub bind: String,
+    /// Port: 6380 by default (6379 is Redis's, which may be running beside us).
+    pub port: u16,
+    /// Password clients must give with AUTH (or HELLO … AUTH) before anything else.
+    pub requirepass: Option<String>,
+    /// Connections served at once; one more is told "max number of clients reached".
+    pub maxclients: usize,
+    /// A connection idle this long is closed; zero: never.
+    pub timeout: Duration,
+    /// Numbered databases (SELECT 0 to databases - 1).
+    pub databases: u32,
+    /// Caps on a request's size, enforced before anything is allocated for it.
+    pub limits: Limits,
+    /// Bytes of unparsed input a connection may hold (a request not yet complete).
+    pub query_buffer_limit: usize,
+    /// How often expired keys are swept (zero: never; reads hide them anyway).
+    pub sweep_interval: Duration,
+    /// The database directory, reported by CONFIG GET dir and INFO.
+    pub dir: PathBuf,
+    /// When a write's reply is sent: after its commit is on disk (`Sync`, the default) or
+    /// before. The database is opened with it; CONFIG GET appendfsync reports it.
+    pub durability: kv_db::Durability,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1".into(),
+            port: 6380,
+            requirepass: None,
+            maxclients: 10_000,
+            timeout: Duration::ZERO,
+            databases: 16,
+            limits: Limits::default(),
+            query_buffer_limit: 1 << 30,
+            sweep_interval: Duration::from_millis(100),
+            dir: PathBuf::from("."),
+            durability: kv_db::Durability::Sync,
+        }
+    }
+}
+// ANCHOR_END: config
+
+/// Counters for INFO.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections accepted since start.
+    pub connections: AtomicU64,
+    /// Connections refused by the client limit.
+    pub rejected: AtomicU64,
+    /// Commands run.
+    pub commands: AtomicU64,
+    /// Reads that found their key.
+    pub hits: AtomicU64,
+    /// Reads that did not.
+    pub misses: AtomicU64,
+    /// Keys removed by the expiry sweep.
+    pub expired: AtomicU64,
+}
+
+impl Stats {
+    /// Counts a read of a key: found or not.
+    pub fn hit(&self, found: bool) {
+        match found {
+            true => &self.hits,
+            false => &self.misses,
+        }
+        .fetch_add(1, SeqCst);
+    }
+}
+
+/// What every connection shares.
+pub struct Shared {
+    /// The data.
+    pub store: Store,
+    /// The settings (CONFIG SET changes some at run time).
+    pub config: RwLock<Config>,
+    /// The counters.
+    pub stats: Stats,
+    /// When the server started, for INFO's uptime.
+    pub started: Instant,
+    /// Connections open now.
+    pub clients: AtomicUsize,
+    /// The next connection's id.
+    pub next_id: AtomicU64,
+    /// Set to `true` to shut down.
+    pub shutdown: watch::Sender<bool>,
+    /// The port actually bound (the configured one may be 0: any free port).
+    pub port: u16,
+}
+
+impl Shared {
+    /// Asks the server to shut down gracefully.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+/// A handle for whoever started the server: to stop it, and to reach its store.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// Shuts the server down gracefully; `Server::run` returns once it is done.
+    pub fn shutdown(&self) {
+        self.shared.shut_down();
+    }
+
+    /// The store, e.g. to sweep expired keys in a test, deterministically.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+}
+
+/// A bound, not yet running, server.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Binds `config.bind:config.port` (port 0: any free one) to serve `db`.
+    pub async fn bind(config: Config, db: Db, clock: Arc<dyn Clock>) -> std::io::Result<Server> {
+        let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
+        let port = listener.local_addr()?.port();
+        let store = Store::new(db, config.databases.max(1), clock);
+        // Database 0 exists before the first snapshot reads it.
+        let prepared = tokio::task::spawn_blocking(move || store.space(0).map(|_| store));
+        let store = prepared.await?.map_err(std::io::Error::other)?;
+        let (shutdown, _) = watch::channel(false);
+        Ok(Server {
+            listener,
+            shared: Arc::new(Shared {
+                store,
+                config: RwLock::new(config),
+                stats: Stats::default(),
+                started: Instant::now(),
+                clients: AtomicUsize::new(0),
+                next_id: AtomicU64::new(1),
+                shutdown,
+                port,
+            }),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle to stop the server or look at its store.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    // ANCHOR: run
+    /// Serves until shut down (by [`Handle::shutdown`] or the SHUTDOWN command), then
+    /// waits for every connection to finish the commands it is running and takes a
+    /// checkpoint, so the database reopens with nothing to recover.
+    pub async fn run(self) -> std::io::Result<()> {
+        let Server { listener, shared } = self;
+        // Every connection holds a sender; when they are all gone, `all_done` yields None.
+        let (done, mut all_done) = mpsc::channel::<()>(1);
+        let mut shutdown = shared.shutdown.subscribe();
+        let sweeping = Arc::new(AtomicBool::new(false));
+        let interval = shared.config.read().sweep_interval;
+        let mut sweep = tokio::time::interval(interval.max(Duration::from_millis(1)));
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((socket, addr)) => admit(&shared, socket, addr, &done, &shutdown).await,
+                    Err(e) => {
+                        // Out of file descriptors, or the like: back off a little, go on.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = shutdown.changed() => break,
+                _ = sweep.tick(), if !interval.is_zero() => start_sweep(&shared, &sweeping),
+            }
+        }
+        tracing::info!("shutting down: finishing the commands in flight");
+        drop(listener);
+        drop(done);
+        let _ = all_done.recv().await; // every connection has closed
+        let db = shared.store.db().clone();
+        tokio::task::spawn_blocking(move || db.checkpoint())
+            .await?
+            .map_err(std::io::Error::other)?;
+        tracing::info!("checkpoint taken; the database is closed");
+        Ok(())
+    }
+    // ANCHOR_END: run
+}
+
+/// Starts serving `socket`, or turns it away if the client limit is reached.
+async fn admit(
+    shared: &Arc<Shared>,
+    mut socket: TcpStream,
+    addr: SocketAddr,
+    done: &mpsc::Sender<()>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    shared.stats.connections.fetch_add(1, SeqCst);
+    let limit = shared.config.read().maxclients;
+    if shared.clients.fetch_add(1, SeqCst) >= limit {
+        shared.clients.fetch_sub(1, SeqCst);
+        shared.stats.rejected.fetch_add(1, SeqCst);
+        let refuse = async move {
+            let _ = socket
+                .write_all(b"-ERR max number of clients reached\r\n")
+                .await;
+            let _ = socket.shutdown().await;
+        };
+        tokio::spawn(refuse);
+        return;
+    }
+    let _ = socket.set_nodelay(true);
+    let (shared, done, shutdown) = (Arc::clone(shared), done.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        crate::conn::serve(socket, addr, &shared, shutdown).await;
+        shared.clients.fetch_sub(1, SeqCst);
+        drop(done);
+    });
+}
+
+/// Sweeps expired keys on a blocking thread, unless the last sweep is still running.
+fn start_sweep(shared: &Arc<Shared>, sweeping: &Arc<AtomicBool>) {
+    if sweeping.swap(true, SeqCst) {
+        return;
+    }
+    let (shared, sweeping) = (Arc::clone(shared), Arc::clone(sweeping));
+    tokio::task::spawn_blocking(move || {
+        match shared.store.sweep(1000) {
+            Ok(n) => {
+                shared.stats.expired.fetch_add(n as u64, SeqCst);
+            }
+            Err(e) => tracing::warn!("expiry sweep failed: {e}"),
+        }
+        sweeping.store(false, SeqCst);
+    });
+}

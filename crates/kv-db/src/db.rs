@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use std::sync::atomic::Ordering::SeqCst;
 
-use kv_file::{BlockId, FileOptions, FsStorage, Storage};
+use kv_file::{FileOptions, FsStorage, Storage};
 use kv_index::{BTree, Index};
-use kv_tx::{DeadlockPolicy, Durability, LockMode, PageRead, TxManager, TxOptions};
+use kv_tx::{DeadlockPolicy, Durability, PageRead, TxManager, TxOptions};
 use parking_lot::RwLock;
 
 use crate::catalog::{check_name, entries, find, find_or_create, name_key, CATALOG};
@@ -270,10 +270,10 @@ impl Db {
             let Some(ks) = find(catalog, &mut tx.tx, name)? else {
                 return Ok(false);
             };
-            // Every operation on the keyspace reads its meta page: holding it exclusively
-            // waits for the transactions using it, and keeps new ones out until the end.
+            // Every operation on the keyspace locks its root: holding it (and the meta page)
+            // exclusively waits for the transactions using it, and keeps new ones out.
             let file = ks.tree.file();
-            tx.tx.lock(&BlockId::new(file, 0), LockMode::Exclusive)?;
+            ks.tree.lock_exclusive(&mut tx.tx)?;
             catalog.remove(&mut tx.tx, &name_key(name))?;
             tx.tx.cut_at_commit(file, None)?;
             // Handles given out learn of it as the commit releases the locks they wait for.

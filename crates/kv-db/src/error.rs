@@ -17,6 +17,14 @@ pub enum Error {
         block: BlockId,
     },
 
+    /// A concurrent change of a B+tree's upper levels (a split, a merge) moved a page this
+    /// transaction was about to change. It has been rolled back, or must be: run it again.
+    #[error("the tree changed around {block} during the transaction: retry")]
+    Conflict {
+        /// The page that changed.
+        block: BlockId,
+    },
+
     /// A read-only transaction was ended because the page images it needed passed the
     /// snapshot memory cap. Begin a new one.
     #[error("snapshot {snapshot} is too old: begin a new read transaction")]
@@ -81,7 +89,10 @@ impl Error {
     /// Whether running the transaction again may succeed: a deadlock victim, a lock wait that
     /// timed out, a snapshot that was too old.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Deadlock { .. } | Error::SnapshotTooOld { .. })
+        matches!(
+            self,
+            Error::Deadlock { .. } | Error::Conflict { .. } | Error::SnapshotTooOld { .. }
+        )
     }
 }
 
@@ -92,6 +103,7 @@ impl From<kv_index::Error> for Error {
             I::Tx(kv_tx::Error::Deadlock { txn, block })
             | I::Tx(kv_tx::Error::LockTimeout { txn, block }) => Error::Deadlock { txn, block },
             I::Tx(kv_tx::Error::SnapshotTooOld { snapshot }) => Error::SnapshotTooOld { snapshot },
+            I::Conflict { block } => Error::Conflict { block },
             I::KeyTooLarge { len, max } => Error::KeyTooLarge { len, max },
             I::ValueTooLarge { len, max } => Error::ValueTooLarge { len, max },
             other => Error::Storage(Box::new(other)),

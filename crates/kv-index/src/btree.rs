@@ -9,7 +9,7 @@ use kv_tx::{PageRead, Transaction};
 
 use crate::node::{
     internal_cell_size, leaf_cell_size, leaf_insert_in_place, leaf_live_bytes,
-    leaf_remove_in_place, leaf_value, Changed, Limits, Node, Step, Value,
+    leaf_remove_in_place, leaf_value, Changed, Limits, Node, Value,
 };
 use crate::overflow::{free_chain, read_value, write_chain};
 use crate::page::{write_diff, IndexType, Meta, PageBuf};
@@ -55,6 +55,9 @@ struct LazyMeta(Option<Meta>);
 impl LazyMeta {
     fn get(&mut self, tree: &BTree, tx: &mut Transaction<'_>) -> Result<&mut Meta> {
         if self.0.is_none() {
+            // Locked exclusively before it is read: it is read only to be changed, and
+            // two writers that read it shared would deadlock upgrading.
+            tx.lock(&tree.block(0), kv_tx::LockMode::Exclusive)?;
             self.0 = Some(tree.meta(tx)?);
         }
         Ok(self.0.as_mut().expect("just loaded"))
@@ -147,14 +150,6 @@ impl BTree {
         read_value(tx, &self.file, value)
     }
 
-    /// The error for a leaf step without its page (which `step_to_change` never returns).
-    fn no_copy(&self, number: u64) -> Error {
-        Error::Corrupt {
-            block: self.block(number),
-            reason: "a leaf was found without its page".into(),
-        }
-    }
-
     pub(crate) fn too_deep(&self) -> Error {
         Error::Corrupt {
             block: self.block(0),
@@ -186,6 +181,9 @@ impl BTree {
     ) -> Result<Option<Option<Vec<u8>>>> {
         self.limits.check_entry(key, value)?;
         let mut meta = LazyMeta::default();
+        // The leaf, then the meta page (an overflow chain allocates from it), then parents:
+        // every writer locks in that order.
+        let path = self.descend_for_change(tx, key)?;
         let stored = if self.limits.inline(key.len(), value.len()) {
             Value::Inline(value.to_vec())
         } else {
@@ -195,11 +193,10 @@ impl BTree {
                 len: value.len() as u32,
             }
         };
-        let root = self.root(tx)?;
         let mut old = None;
-        let outcome = self.insert_at(tx, &mut meta, root, key, stored, &mut old, 0)?;
+        let outcome = self.insert_at(tx, &mut meta, &path, 0, key, stored, &mut old)?;
         if let Outcome::Split(separator, right) = outcome {
-            self.grow(tx, &mut meta, root, separator, right)?;
+            self.grow(tx, &mut meta, path[0], separator, right)?;
         }
         let old = match old {
             Some(value) => Some(self.release(tx, &mut meta, value, want_old)?),
@@ -220,6 +217,9 @@ impl BTree {
         right: u64,
     ) -> Result<()> {
         let meta = meta.get(self, tx)?;
+        if meta.root() != root {
+            return Err(self.conflict(root)); // another transaction grew the tree meanwhile
+        }
         let new_root = meta.allocate(tx)?;
         let node = Node::Internal {
             first: root,
@@ -250,28 +250,30 @@ impl BTree {
         Ok(bytes)
     }
 
-    /// Inserts below page `number`. The way down is found on each page in place; a node is
+    /// Inserts below `path[depth]` (the way down `descend` found; the leaf locked). A node is
     /// decoded only to be changed — the leaf, and a parent whose child split.
     #[allow(clippy::too_many_arguments)] // the recursion's state
     fn insert_at(
         &self,
         tx: &mut Transaction<'_>,
         meta: &mut LazyMeta,
-        number: u64,
+        path: &[u64],
+        depth: usize,
         key: &[u8],
         value: Value,
         old: &mut Option<Value>,
-        depth: usize,
     ) -> Result<Outcome> {
-        if depth >= MAX_DEPTH {
-            return Err(self.too_deep());
-        }
-        let (step, leaf) = self.step_to_change(tx, number, key, depth)?;
-        match step {
-            Step::Child { pos, child } => {
-                match self.insert_at(tx, meta, child, key, value, old, depth + 1)? {
+        let number = path[depth];
+        match path.get(depth + 1) {
+            Some(&child) => {
+                match self.insert_at(tx, meta, path, depth + 1, key, value, old)? {
                     Outcome::Split(separator, right) => {
+                        // The parent was not locked on the way down: find the child in it
+                        // again (a sibling's split may have shifted it, or moved it away).
                         let Loaded { page, mut node } = self.load(tx, number)?;
+                        let pos = node
+                            .position_of(child)
+                            .ok_or_else(|| self.conflict(number))?;
                         if let Node::Internal { cells, .. } = &mut node {
                             cells.insert(pos, (separator, right));
                         }
@@ -280,12 +282,10 @@ impl BTree {
                     Outcome::Fine | Outcome::Underflow => Ok(Outcome::Fine),
                 }
             }
-            Step::Leaf(found) => {
+            None => {
                 // Usually the cell fits in the leaf's free gap: write it there, shift the
                 // slots after it, and log just those bytes.
-                let Some(mut page) = leaf else {
-                    return Err(self.no_copy(number)); // a leaf step always comes with its page
-                };
+                let (found, mut page) = self.leaf_to_change(tx, number, key)?;
                 let mut changed = Vec::new();
                 let index = match found {
                     Ok(i) => {
@@ -419,14 +419,15 @@ impl BTree {
             return Ok(None); // never stored
         }
         let mut meta = LazyMeta::default();
-        let root = self.root(tx)?;
+        let path = self.descend_for_change(tx, key)?;
+        let root = path[0];
         let mut old = None;
-        match self.delete_at(tx, &mut meta, root, key, &mut old, 0)? {
+        match self.delete_at(tx, &mut meta, &path, 0, key, &mut old)? {
             // Refilling a node can lengthen a separator and split its parent, up to the root.
             Outcome::Split(separator, right) => self.grow(tx, &mut meta, root, separator, right)?,
             // An internal root left with one child gives way to it: the tree shrinks a level.
             Outcome::Underflow => loop {
-                let root = self.root_of(tx, &mut meta)?;
+                let root = meta.get(self, tx)?.root();
                 let loaded = self.load(tx, root)?;
                 match &loaded.node {
                     Node::Internal { first, cells } if cells.is_empty() => {
@@ -448,64 +449,53 @@ impl BTree {
     }
     // ANCHOR_END: delete
 
-    /// The root as the meta page says now (changed, if this operation changed it).
-    fn root_of(&self, tx: &mut Transaction<'_>, meta: &mut LazyMeta) -> Result<u64> {
-        match &meta.0 {
-            Some(meta) => Ok(meta.root()),
-            None => self.root(tx),
-        }
-    }
-
     fn delete_at(
         &self,
         tx: &mut Transaction<'_>,
         meta: &mut LazyMeta,
-        number: u64,
+        path: &[u64],
+        depth: usize,
         key: &[u8],
         old: &mut Option<Value>,
-        depth: usize,
     ) -> Result<Outcome> {
-        if depth >= MAX_DEPTH {
-            return Err(self.too_deep());
+        let number = path[depth];
+        let Some(&child) = path.get(depth + 1) else {
+            let (found, mut page) = self.leaf_to_change(tx, number, key)?;
+            let Ok(i) = found else {
+                return Ok(Outcome::Fine); // not there: nothing changes
+            };
+            // Drop the slot in place (the cell's bytes stay as garbage until the leaf is
+            // next re-encoded); the parent rebalances if the leaf is now underfull.
+            *old = Some(leaf_value(&page.bytes, i).map_err(|reason| page.corrupt(reason))?);
+            let changed = leaf_remove_in_place(&mut page, i)
+                .ok_or_else(|| page.corrupt("slots outside the page"))?;
+            let live = leaf_live_bytes(&page).map_err(|reason| page.corrupt(reason))?;
+            write_ranges(tx, &page, changed)?;
+            return Ok(if live < self.limits.min_fill {
+                Outcome::Underflow
+            } else {
+                Outcome::Fine
+            });
+        };
+        let outcome = self.delete_at(tx, meta, path, depth + 1, key, old)?;
+        if let Outcome::Fine = outcome {
+            return Ok(Outcome::Fine);
         }
-        let (step, leaf) = self.step_to_change(tx, number, key, depth)?;
-        match step {
-            Step::Leaf(Err(_)) => Ok(Outcome::Fine), // not there: nothing changes
-            Step::Leaf(Ok(i)) => {
-                // Drop the slot in place (the cell's bytes stay as garbage until the leaf is
-                // next re-encoded); the parent rebalances if the leaf is now underfull.
-                let Some(mut page) = leaf else {
-                    return Err(self.no_copy(number)); // a leaf step always comes with its page
-                };
-                *old = Some(leaf_value(&page.bytes, i).map_err(|reason| page.corrupt(reason))?);
-                let changed = leaf_remove_in_place(&mut page, i)
-                    .ok_or_else(|| page.corrupt("slots outside the page"))?;
-                let live = leaf_live_bytes(&page).map_err(|reason| page.corrupt(reason))?;
-                write_ranges(tx, &page, changed)?;
-                Ok(if live < self.limits.min_fill {
-                    Outcome::Underflow
-                } else {
-                    Outcome::Fine
-                })
-            }
-            Step::Child { pos, child } => {
-                let outcome = self.delete_at(tx, meta, child, key, old, depth + 1)?;
-                if let Outcome::Fine = outcome {
-                    return Ok(Outcome::Fine);
+        // Not locked on the way down: find the child in it again.
+        let Loaded { page, mut node } = self.load(tx, number)?;
+        let pos = node
+            .position_of(child)
+            .ok_or_else(|| self.conflict(number))?;
+        match outcome {
+            Outcome::Underflow => self.rebalance(tx, meta, &mut node, pos)?,
+            Outcome::Split(separator, right) => {
+                if let Node::Internal { cells, .. } = &mut node {
+                    cells.insert(pos, (separator, right));
                 }
-                let Loaded { page, mut node } = self.load(tx, number)?;
-                match outcome {
-                    Outcome::Underflow => self.rebalance(tx, meta, &mut node, pos)?,
-                    Outcome::Split(separator, right) => {
-                        if let Node::Internal { cells, .. } = &mut node {
-                            cells.insert(pos, (separator, right));
-                        }
-                    }
-                    Outcome::Fine => {}
-                }
-                self.finish(tx, meta, &page, node)
             }
+            Outcome::Fine => {}
         }
+        self.finish(tx, meta, &page, node)
     }
 
     // ANCHOR: rebalance
@@ -661,10 +651,11 @@ fn write_ranges(tx: &mut Transaction<'_>, page: &PageBuf, mut changed: Vec<Chang
             _ => merged.push((at, len)),
         }
     }
-    for (at, len) in merged {
-        tx.write_bytes(&page.block, at, &page.bytes[at..at + len])?;
-    }
-    Ok(())
+    let runs: Vec<(usize, &[u8])> = merged
+        .into_iter()
+        .map(|(at, len)| (at, &page.bytes[at..at + len]))
+        .collect();
+    Ok(tx.write_runs(&page.block, &runs)?)
 }
 
 fn sum(sizes: &[usize]) -> usize {

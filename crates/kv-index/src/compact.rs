@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 
 use kv_file::BlockId;
-use kv_tx::{LockMode, PageRead, Transaction};
+use kv_tx::{PageRead, Transaction};
 
 use crate::node::{Node, Value};
 use crate::overflow::chain_pages;
@@ -59,7 +59,7 @@ impl BTree {
     /// caller's alone until its transaction ends; cutting the file is the caller's job, after
     /// the commit (`Transaction::cut_at_commit`).
     pub fn compact(&self, tx: &mut Transaction<'_>) -> Result<Compaction> {
-        tx.lock(&self.block(0), LockMode::Exclusive)?;
+        self.lock_exclusive(tx)?;
         let mut meta = self.meta(tx)?;
         let live = self.live_pages(tx, meta.root())?;
         let used = live.len() as u64 + 1;

@@ -37,6 +37,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// The tree changed under an operation that holds no lock on its upper levels (a
+    /// concurrent split or merge moved the page it was about to change): nothing is
+    /// corrupt; roll back and run the transaction again.
+    #[error("the tree changed around {block} during the operation: retry")]
+    Conflict {
+        /// The page that changed.
+        block: BlockId,
+    },
+
     /// The file is not an index of the kind asked for.
     #[error("{file:?} is not {expected}: {reason}")]
     NotAnIndex {
@@ -56,6 +65,7 @@ impl Error {
         matches!(
             self,
             Error::Tx(kv_tx::Error::Deadlock { .. } | kv_tx::Error::LockTimeout { .. })
+                | Error::Conflict { .. }
         )
     }
 }

@@ -5,7 +5,8 @@ use std::ops::{Bound, RangeBounds};
 
 use kv_tx::PageRead;
 
-use crate::btree::{BTree, MAX_DEPTH};
+use crate::btree::BTree;
+use crate::lookup::Target;
 use crate::node::{Node, Value};
 use crate::Result;
 
@@ -18,17 +19,27 @@ type Cells = Vec<(Vec<u8>, Value)>;
 struct LeafWalk {
     /// The leaf the walk is on (0 before the first).
     current: u64,
-    /// Leaves the walk may still visit.
+    /// Leaves the walk may still visit (before the high-water mark is read again).
     budget: u64,
+    /// The budget last granted.
+    allowed: u64,
+    /// Leaves visited under earlier budgets.
+    visited_before: u64,
     /// Following `prev` links instead of `next`.
     reverse: bool,
 }
 
 impl LeafWalk {
+    /// A walk bounded by the tree's size: a walk visiting more leaves than the tree has
+    /// blocks is going round a cycle (a damaged link). Call it once the descent has locked
+    /// the tree (shared): no compaction can then be lowering the high-water mark.
     fn new(tree: &BTree, tx: &mut impl PageRead, reverse: bool) -> Result<LeafWalk> {
+        let budget = tree.peek_meta(tx)?.2;
         Ok(LeafWalk {
             current: 0,
-            budget: tree.meta(tx)?.high_water(),
+            budget,
+            allowed: budget,
+            visited_before: 0,
             reverse,
         })
     }
@@ -40,7 +51,15 @@ impl LeafWalk {
             reason: reason.into(),
         };
         if self.budget == 0 {
-            return Err(corrupt("the leaf links run in a cycle"));
+            // Longer than the tree was when the walk began: it may have grown meanwhile (the
+            // mark was read without a lock), so look again before calling it a cycle.
+            self.visited_before += self.allowed;
+            let now = tree.peek_meta(tx)?.2;
+            if now <= self.visited_before {
+                return Err(corrupt("the leaf links run in a cycle"));
+            }
+            self.allowed = now - self.visited_before;
+            self.budget = self.allowed;
         }
         self.budget -= 1;
         match tree.read_node(tx, number)? {
@@ -143,8 +162,8 @@ impl BTree {
     /// no count, because a count in the meta page would make every insert and delete write
     /// that one page — and lock it — serializing all writers.
     pub fn len(&self, tx: &mut impl PageRead) -> Result<u64> {
-        let mut walk = LeafWalk::new(self, tx, false)?;
         let mut number = self.leftmost_leaf(tx)?;
+        let mut walk = LeafWalk::new(self, tx, false)?;
         let mut count = 0;
         while number != 0 {
             let (cells, next) = walk.visit(self, tx, number)?;
@@ -161,14 +180,8 @@ impl BTree {
     }
 
     fn leftmost_leaf(&self, tx: &mut impl PageRead) -> Result<u64> {
-        let mut number = self.meta(tx)?.root();
-        for _ in 0..MAX_DEPTH {
-            match self.read_node(tx, number)? {
-                node @ Node::Internal { .. } => number = node.child_at(0),
-                Node::Leaf { .. } => return Ok(number),
-            }
-        }
-        Err(self.too_deep())
+        let path = self.descend(tx, Target::First, |tx, b| tx.lock_shared(b))?;
+        Ok(path[path.len() - 1])
     }
 }
 
@@ -191,27 +204,20 @@ impl<'t, T: PageRead> Range<'t, T> {
     ) -> Result<Self> {
         // Walk down towards the end we start from.
         let target = if reverse { &upper } else { &lower };
+        let to = match target {
+            Bound::Included(k) | Bound::Excluded(k) => Target::Key(k),
+            Bound::Unbounded if reverse => Target::Last,
+            Bound::Unbounded => Target::First,
+        };
+        let path = tree.descend(tx, to, |tx, b| tx.lock_shared(b))?;
+        let number = path[path.len() - 1];
         let mut walk = LeafWalk::new(tree, tx, reverse)?;
-        let mut number = tree.meta(tx)?.root();
-        let mut depth = 0;
-        let (cells, link) = loop {
-            depth += 1;
-            if depth > MAX_DEPTH {
-                return Err(tree.too_deep());
+        let (cells, link) = match tree.read_node(tx, number)? {
+            Node::Leaf { prev, next, cells } => {
+                walk.current = number;
+                (cells, if reverse { prev } else { next })
             }
-            match tree.read_node(tx, number)? {
-                node @ Node::Internal { .. } => {
-                    number = match target {
-                        Bound::Included(k) | Bound::Excluded(k) => node.child_for(k).1,
-                        Bound::Unbounded if reverse => node.child_at(node.children() - 1),
-                        Bound::Unbounded => node.child_at(0),
-                    }
-                }
-                Node::Leaf { prev, next, cells } => {
-                    walk.current = number;
-                    break (cells, if reverse { prev } else { next });
-                }
-            }
+            Node::Internal { .. } => return Err(tree.conflict(number)),
         };
         let pos = match (target, reverse) {
             (Bound::Unbounded, false) => 0,

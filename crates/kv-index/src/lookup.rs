@@ -1,100 +1,242 @@
-//! Lookups: `get` (shared locks, or a snapshot), `get_for_update` (the leaf locked
-//! exclusively first), and the descent step that inserts and deletes share.
+//! Finding the way down: the descent every operation shares (upper levels read without
+//! locks and checked afterwards), `get`, `get_for_update`, and the tree-wide lock.
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use byteorder::{ByteOrder, LittleEndian as LE};
 use kv_file::BlockId;
-use kv_tx::{LockMode, PageRead, Transaction};
+use kv_tx::{LockMode, PageRead, Transaction, PAGE_LSN_SIZE};
 
 use crate::btree::{BTree, MAX_DEPTH};
 use crate::node::{leaf_value, search, Step};
-use crate::page::{Meta, PageBuf};
+use crate::page::{Kind, Meta, PageBuf, COUNT, HEADER_END, LINK};
 use crate::{Error, Result};
 
+/// The lock every operation of a read-write transaction takes, shared, on the tree as a
+/// whole (a lock-table key past any real block): compaction and dropping the tree take it
+/// exclusively, to have the tree to themselves.
+const TREE_LOCK: u64 = u64::MAX - 1;
+/// Descents restarted because the tree changed under them, before giving up.
+const MAX_RESTARTS: usize = 1000;
+
+/// Where a descent goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'k> {
+    /// To the leaf whose range holds this key.
+    Key(&'k [u8]),
+    /// To the first (leftmost) leaf.
+    First,
+    /// To the last (rightmost) leaf.
+    Last,
+}
+
+/// The child of an internal node's page that `target` goes to; `None` if the page is a leaf.
+fn route(page: &[u8], target: Target<'_>) -> std::result::Result<Option<u64>, String> {
+    let internal = match page.get(crate::page::KIND) {
+        Some(&k) if k == Kind::Internal as u8 => true,
+        Some(&k) if k == Kind::Leaf as u8 => false,
+        other => return Err(format!("expected a B+tree node, found page kind {other:?}")),
+    };
+    match target {
+        Target::Key(key) => match search(page, key)? {
+            Step::Child { child, .. } => Ok(Some(child)),
+            Step::Leaf(_) => Ok(None),
+        },
+        _ if !internal => Ok(None),
+        Target::First => Ok(Some(LE::read_u64(&page[LINK..]))),
+        Target::Last => {
+            let count = usize::from(LE::read_u16(&page[COUNT..]));
+            if count == 0 {
+                return Ok(Some(LE::read_u64(&page[LINK..])));
+            }
+            let slot = HEADER_END + 2 * (count - 1);
+            let at = page
+                .get(slot..slot + 2)
+                .map(|s| usize::from(LE::read_u16(s)))
+                .ok_or("the last slot runs past the page")?;
+            page.get(at + 2..at + 10)
+                .map(|c| Some(LE::read_u64(c)))
+                .ok_or_else(|| "the last cell runs past the page".into())
+        }
+    }
+}
+
 impl BTree {
+    // ANCHOR: descend
+    /// The way down to the leaf `target` goes to — page numbers from the root to the leaf —
+    /// with the leaf locked by `lock_leaf` (and, in a read-write transaction, the tree
+    /// locked shared).
+    ///
+    /// The meta page and the internal nodes are read **without locks** (`peek_page`), and
+    /// each one's page LSN noted; once the leaf is locked, they are read again: if no LSN
+    /// changed, no split or merge moved the leaf's range while we looked, and none can now —
+    /// that needs the leaf, which we hold. Otherwise: start over. Holding shared locks on
+    /// the upper levels instead (strict two-phase locking, as chapter 6 would) made every
+    /// writer that splits a leaf — and must change its parent — deadlock with every writer
+    /// passing through that parent: under 50 clients inserting random keys, nearly every
+    /// split. Inner nodes are the tree's structure, not anyone's data; B-tree
+    /// implementations guard them with latches and version checks, not transaction locks.
+    pub(crate) fn descend<R: PageRead>(
+        &self,
+        tx: &mut R,
+        target: Target<'_>,
+        lock_leaf: impl Fn(&mut R, &BlockId) -> kv_tx::Result<()>,
+    ) -> Result<Vec<u64>> {
+        tx.lock_shared(&self.block(TREE_LOCK))?;
+        for _ in 0..MAX_RESTARTS {
+            let mut seen = Vec::with_capacity(8); // (page, LSN) of meta and inner nodes
+            let (lsn, root) = self.peek(tx, 0, |page| Meta::fields_in(page).map(|f| f.0))?;
+            seen.push((0, lsn));
+            let mut path = vec![root];
+            let mut number = root;
+            let mut broken = None;
+            loop {
+                if path.len() > MAX_DEPTH {
+                    return Err(self.too_deep());
+                }
+                match self.peek(tx, number, |page| route(page, target)) {
+                    Ok((lsn, Some(child))) => {
+                        seen.push((number, lsn));
+                        path.push(child);
+                        number = child;
+                    }
+                    Ok((_, None)) => break,
+                    // A page freed or rewritten while we looked reads as garbage: only an
+                    // error if nothing on the way changed.
+                    Err(e) => {
+                        broken = Some(e);
+                        break;
+                    }
+                }
+            }
+            if broken.is_none() {
+                lock_leaf(tx, &self.block(number))?;
+            }
+            if !self.still(tx, &seen)? {
+                continue;
+            }
+            if let Some(e) = broken {
+                return Err(e);
+            }
+            self.height.store(path.len(), Relaxed);
+            return Ok(path);
+        }
+        Err(Error::Conflict {
+            block: self.block(0),
+        })
+    }
+    // ANCHOR_END: descend
+
+    /// Whether every page in `seen` still has the LSN noted.
+    fn still(&self, tx: &mut impl PageRead, seen: &[(u64, u64)]) -> Result<bool> {
+        for &(number, lsn) in seen {
+            let (now, ()) = self.peek(tx, number, |_| Ok(()))?;
+            if now != lsn {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Page `number`'s LSN and what `f` makes of it, read without a lock.
+    fn peek<T>(
+        &self,
+        tx: &mut impl PageRead,
+        number: u64,
+        f: impl FnOnce(&[u8]) -> std::result::Result<T, String>,
+    ) -> Result<(u64, T)> {
+        let block = self.block(number);
+        let mut f = Some(f);
+        let mut out = None;
+        tx.peek_page(&block, &mut |page| {
+            if let Some(f) = f.take() {
+                let lsn = LE::read_u64(&page[..PAGE_LSN_SIZE]);
+                out = Some(f(page).map(|v| (lsn, v)));
+            }
+        })?;
+        out.expect("peek_page calls its closure once")
+            .map_err(|reason| Error::Corrupt { block, reason })
+    }
+
     // ANCHOR: get
     /// The value stored under `key`, if any.
     pub fn get(&self, tx: &mut impl PageRead, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.get_at(tx, key, |_, _| Ok(()))
+        let path = self.descend(tx, Target::Key(key), |tx, b| tx.lock_shared(b))?;
+        self.leaf_get(tx, path[path.len() - 1], key)
     }
+    // ANCHOR_END: get
 
-    /// The value under `key`, the leaf holding it locked exclusively first (see
-    /// [`BTree::height`](Self) — a read-modify-write that locked it shared would deadlock
-    /// with another one when both upgrade).
+    /// The value under `key`, the leaf holding it locked exclusively first: a
+    /// read-modify-write that locked it shared would deadlock with another one when both
+    /// upgrade to write.
     pub fn get_for_update(&self, tx: &mut Transaction<'_>, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.get_at(tx, key, |tx, (block, depth)| {
-            self.lock_if_leaf(tx, &block, depth)
-        })
+        let path = self.descend(tx, Target::Key(key), |tx, b| {
+            tx.lock(b, LockMode::Exclusive)
+        })?;
+        self.leaf_get(tx, path[path.len() - 1], key)
     }
 
-    /// Locks `block`, at `depth`, exclusively if it should be a leaf.
-    fn lock_if_leaf(&self, tx: &mut Transaction<'_>, block: &BlockId, depth: usize) -> Result<()> {
-        if depth + 1 >= self.height.load(Relaxed) {
-            tx.lock(block, LockMode::Exclusive)?;
+    /// The value under `key` in leaf `number` (locked already).
+    fn leaf_get(&self, tx: &mut impl PageRead, number: u64, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let block = self.block(number);
+        let found = tx.read_page(&block, |page| match search(page, key)? {
+            Step::Leaf(Ok(i)) => leaf_value(page, i).map(Some),
+            Step::Leaf(Err(_)) => Ok(None),
+            Step::Child { .. } => Err("a descent ended on an internal node".to_owned()),
+        })?;
+        match found.map_err(|reason| Error::Corrupt { block, reason })? {
+            Some(value) => Ok(Some(self.value(tx, &value)?)),
+            None => Ok(None),
         }
-        Ok(())
     }
 
-    /// A lookup that calls `before` with each page (and its depth) before reading it.
-    fn get_at<R: PageRead>(
-        &self,
-        tx: &mut R,
-        key: &[u8],
-        before: impl Fn(&mut R, (BlockId, usize)) -> Result<()>,
-    ) -> Result<Option<Vec<u8>>> {
-        let mut number = self.root(tx)?;
-        for depth in 0..MAX_DEPTH {
-            before(tx, (self.block(number), depth))?;
-            let block = self.block(number);
-            let found = tx.read_page(&block, |page| match search(page, key)? {
-                Step::Child { child, .. } => Ok(Err(child)),
-                Step::Leaf(Ok(i)) => leaf_value(page, i).map(|v| Ok(Some(v))),
-                Step::Leaf(Err(_)) => Ok(Ok(None)),
-            })?;
-            let found = found.map_err(|reason| Error::Corrupt { block, reason })?;
-            if found.is_ok() {
-                self.height.store(depth + 1, Relaxed);
-            }
-            match found {
-                Err(child) => number = child,
-                Ok(Some(value)) => return Ok(Some(self.value(tx, &value)?)),
-                Ok(None) => return Ok(None),
-            }
-        }
-        Err(self.too_deep())
-    }
-
-    /// Which way `key` goes from page `number`, at `depth` — and, if the page is a leaf, a
-    /// copy of it to change: one visit of the page where a search and then a read would take
-    /// two. The page is locked exclusively first if it should be a leaf.
-    pub(crate) fn step_to_change(
+    /// Leaf `number` for a change (locked exclusively already): where `key` is or would go,
+    /// and a copy of the page.
+    pub(crate) fn leaf_to_change(
         &self,
         tx: &mut Transaction<'_>,
         number: u64,
         key: &[u8],
-        depth: usize,
-    ) -> Result<(Step, Option<PageBuf>)> {
+    ) -> Result<(std::result::Result<usize, usize>, PageBuf)> {
         let block = self.block(number);
-        self.lock_if_leaf(tx, &block, depth)?;
         let capacity = self.limits.capacity;
-        let found = tx.read_page(&block, |page| {
-            search(page, key).map(|step| match step {
-                Step::Leaf(_) => (step, Some(PageBuf::copy_of(block.clone(), page, capacity))),
-                Step::Child { .. } => (step, None),
-            })
+        let found = tx.read_page(&block, |page| match search(page, key)? {
+            Step::Leaf(found) => Ok((found, PageBuf::copy_of(block.clone(), page, capacity))),
+            Step::Child { .. } => Err("a descent ended on an internal node".to_owned()),
         })?;
-        let found = found.map_err(|reason| Error::Corrupt { block, reason })?;
-        if matches!(found.0, Step::Leaf(_)) {
-            self.height.store(depth + 1, Relaxed);
-        }
-        Ok(found)
+        found.map_err(|reason| Error::Corrupt { block, reason })
     }
 
-    /// The root's page number, read from the meta page in place.
-    pub(crate) fn root(&self, tx: &mut impl PageRead) -> Result<u64> {
-        let block = self.block(0);
-        tx.read_page(&block, Meta::root_in)?
-            .map_err(|reason| Error::Corrupt { block, reason })
+    /// The leaf-level lock for a change: the way down, the leaf locked exclusively.
+    pub(crate) fn descend_for_change(
+        &self,
+        tx: &mut Transaction<'_>,
+        key: &[u8],
+    ) -> Result<Vec<u64>> {
+        self.descend(tx, Target::Key(key), |tx, b| {
+            tx.lock(b, LockMode::Exclusive)
+        })
     }
-    // ANCHOR_END: get
+
+    /// The error for a page that is no longer where this operation found it.
+    pub(crate) fn conflict(&self, number: u64) -> Error {
+        Error::Conflict {
+            block: self.block(number),
+        }
+    }
+
+    /// Locks the whole tree for this transaction alone: the tree lock every operation
+    /// takes shared, and the meta page, exclusively. Waits for the transactions using the
+    /// tree and keeps new ones out (compaction; dropping the tree's keyspace).
+    pub fn lock_exclusive(&self, tx: &mut Transaction<'_>) -> Result<()> {
+        tx.lock(&self.block(TREE_LOCK), LockMode::Exclusive)?;
+        tx.lock(&self.block(0), LockMode::Exclusive)?;
+        Ok(())
+    }
+
+    /// The meta page's root, `aux` and high-water mark, read without a lock (see
+    /// [`PageRead::peek_page`]): check them under a lock before relying on them.
+    pub(crate) fn peek_meta(&self, tx: &mut impl PageRead) -> Result<(u64, u64, u64)> {
+        Ok(self.peek(tx, 0, Meta::fields_in)?.1)
+    }
 }

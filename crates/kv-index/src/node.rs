@@ -271,19 +271,7 @@ impl Node {
         }
     }
 
-    /// The child of an internal node that covers `key`, and its position (0 = `first`,
-    /// `i + 1` = the child of separator `i`).
-    pub fn child_for(&self, key: &[u8]) -> (usize, u64) {
-        match self {
-            Node::Internal { first, cells } => {
-                let pos = cells.partition_point(|(sep, _)| sep.as_slice() <= key);
-                (pos, if pos == 0 { *first } else { cells[pos - 1].1 })
-            }
-            Node::Leaf { .. } => (0, 0),
-        }
-    }
-
-    /// The child at position `pos` (see [`child_for`](Self::child_for)).
+    /// The child at position `pos`: 0 is `first`, `i + 1` the child of separator `i`.
     pub fn child_at(&self, pos: usize) -> u64 {
         match self {
             Node::Internal { first, cells } => {
@@ -294,6 +282,18 @@ impl Node {
                 }
             }
             Node::Leaf { .. } => 0,
+        }
+    }
+
+    /// The position (as [`child_at`](Self::child_at) numbers them) of child page `child`
+    /// in an internal node, if it is one of its children.
+    pub fn position_of(&self, child: u64) -> Option<usize> {
+        match self {
+            Node::Internal { first, .. } if *first == child => Some(0),
+            Node::Internal { cells, .. } => {
+                cells.iter().position(|(_, c)| *c == child).map(|j| j + 1)
+            }
+            Node::Leaf { .. } => None,
         }
     }
 

@@ -170,13 +170,24 @@ impl std::fmt::Debug for PageBuf {
 /// Writes `new` over the page whose current bytes are `old`, logging only the runs of bytes
 /// that differ: a change to one cell of a 4 KiB node logs that cell (and the header field
 /// that counts cells), not the page. Runs closer than `GAP` bytes are written as one: a log
-/// record costs more than a few unchanged bytes.
+/// record costs more than a few unchanged bytes. The runs are applied as one change, under
+/// one hold of the page's latch: a descent reading the page without a lock never sees it
+/// half-written.
 pub fn write_diff(tx: &mut Transaction<'_>, old: &[u8], new: &PageBuf) -> Result<()> {
-    for (start, end) in differing_runs(&old[PAGE_LSN_SIZE..], &new.bytes[PAGE_LSN_SIZE..]) {
-        let (start, end) = (PAGE_LSN_SIZE + start, PAGE_LSN_SIZE + end);
-        tx.write_bytes(&new.block, start, &new.bytes[start..end])?;
+    let runs: Vec<(usize, &[u8])> =
+        differing_runs(&old[PAGE_LSN_SIZE..], &new.bytes[PAGE_LSN_SIZE..])
+            .into_iter()
+            .map(|(start, end)| {
+                (
+                    PAGE_LSN_SIZE + start,
+                    &new.bytes[PAGE_LSN_SIZE + start..PAGE_LSN_SIZE + end],
+                )
+            })
+            .collect();
+    if runs.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    Ok(tx.write_runs(&new.block, &runs)?)
 }
 // ANCHOR_END: write_diff
 
@@ -328,12 +339,6 @@ impl Meta {
         }
         let old = page.bytes.clone();
         Ok(Meta { page, old })
-    }
-
-    /// The root read from a meta page's payload in place (for lookups, which need nothing
-    /// else from it), checking that it is one.
-    pub fn root_in(page: &[u8]) -> std::result::Result<u64, String> {
-        Ok(Meta::fields_in(page)?.0)
     }
 
     /// The root, the index type's own number (`aux`) and the high-water mark, read from a

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::Arc;
 
-use kv_buffer::{BufferOptions, BufferPool, PageGuard};
+use kv_buffer::{BufferOptions, BufferPool, PageWrite};
 use kv_file::{BlockId, FileManager, FileOptions, FsStorage, Storage};
 use kv_log::{LogManager, LogOptions, Lsn};
 use parking_lot::{Mutex, RwLock};
@@ -281,9 +281,11 @@ impl TxManager {
     }
 
     // ANCHOR: change_page
-    /// Changes `bytes` at `offset` of the pinned page `guard`, logging the record `make`
-    /// builds from the bytes there before. All under the page's write latch, so the log
-    /// order of changes to one page is the order they were applied in.
+    /// Changes `bytes` at `offset` of `page` (write-latched by the caller), logging the
+    /// record `make` builds from the bytes there before. All under the page's write latch,
+    /// so the log order of changes to one page is the order they were applied in — and a
+    /// caller that makes several changes under one latch makes them atomic to readers that
+    /// take no lock (`PageRead::peek_page`).
     ///
     /// The first change of a page since the current checkpoint began is preceded by a full
     /// image of the page: if the page's next write to disk is torn by a crash, recovery
@@ -297,7 +299,7 @@ impl TxManager {
     #[allow(clippy::too_many_arguments)] // each is one fact about the change
     pub(crate) fn change_page(
         &self,
-        guard: &PageGuard<'_>,
+        page: &mut PageWrite<'_>,
         block: &BlockId,
         offset: usize,
         bytes: &[u8],
@@ -316,7 +318,6 @@ impl TxManager {
                 max: payload_len,
             });
         }
-        let mut page = guard.write();
         if let Some(kept) = kept.filter(|kept| !kept.contains(block)) {
             let image = self.versions.image_of(page.payload());
             self.versions.keep_pending(block, txn, image);

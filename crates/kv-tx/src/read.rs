@@ -26,6 +26,22 @@ pub trait PageRead {
     /// wait for it.
     fn with_page(&mut self, block: &BlockId, f: &mut dyn FnMut(&[u8])) -> Result<()>;
 
+    /// Like [`with_page`](Self::with_page), but a read-write transaction takes no lock: it
+    /// reads the page as last committed (or as it changed it itself), which may change
+    /// under it, so the caller must check what it read under a lock it takes next. (A B+tree reads its root pointer so — holding a
+    /// shared lock on the meta page to the end would make every writer that must change it
+    /// deadlock with every reader — then locks the root and reads the pointer again.) A
+    /// snapshot reads its snapshot, as always.
+    fn peek_page(&mut self, block: &BlockId, f: &mut dyn FnMut(&[u8])) -> Result<()> {
+        self.with_page(block, f)
+    }
+
+    /// Takes a shared lock on `block`, held to the end: what a read-write transaction does
+    /// before it reads. A snapshot takes no locks and does nothing.
+    fn lock_shared(&mut self, _block: &BlockId) -> Result<()> {
+        Ok(())
+    }
+
     /// What `f` computes from the payload of `block`, read in place (see
     /// [`with_page`](Self::with_page)).
     fn read_page<R>(&mut self, block: &BlockId, f: impl FnOnce(&[u8]) -> R) -> Result<R>

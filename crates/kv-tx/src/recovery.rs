@@ -228,16 +228,23 @@ pub(crate) struct UndoStep {
 fn undo_step(mgr: &TxManager, txn: TxnId, last: Lsn, step: &UndoStep) -> Result<Lsn> {
     let guard = mgr.pool.pin(&step.block)?;
     let offset = step.offset as usize;
-    let (lsn, _) = mgr.change_page(&guard, &step.block, offset, &step.before, txn, None, |_| {
-        LogRecord::Compensation {
+    let mut page = guard.write();
+    let (lsn, _) = mgr.change_page(
+        &mut page,
+        &step.block,
+        offset,
+        &step.before,
+        txn,
+        None,
+        |_| LogRecord::Compensation {
             txn,
             prev: last,
             undo_next: step.prev,
             block: step.block.clone(),
             offset: step.offset,
             image: step.before.clone(),
-        }
-    })?;
+        },
+    )?;
     Ok(lsn)
 }
 

@@ -138,27 +138,51 @@ impl<'a> Transaction<'a> {
     /// Writes `bytes` at `offset` of `block` (under an exclusive lock on the block), logging
     /// before- and after-images first.
     pub fn write_bytes(&mut self, block: &BlockId, offset: usize, bytes: &[u8]) -> Result<()> {
+        self.write_runs(block, &[(offset, bytes)])
+    }
+
+    /// Writes several runs of bytes — `(offset, bytes)` — to `block` as one change: each is
+    /// logged as its own record, but all are applied under one hold of the page's write
+    /// latch, so a reader that takes no lock (`PageRead::peek_page`) sees the page before
+    /// them all or after them all, never half-changed.
+    pub fn write_runs(&mut self, block: &BlockId, runs: &[(usize, &[u8])]) -> Result<()> {
         self.lock(block, LockMode::Exclusive)?;
-        let (mgr, id, prev) = (self.mgr, self.id, self.last);
+        let (mgr, id) = (self.mgr, self.id);
         self.check_active()?;
         let guard = held(mgr, &self.pins, block)?;
-        let kept = Some(&mut self.changed);
-        let (lsn, record) = mgr.change_page(&guard, block, offset, bytes, id, kept, |before| {
-            LogRecord::Update {
+        let mut page = guard.write();
+        let mut undo = Vec::with_capacity(runs.len());
+        let mut failed = None;
+        for &(offset, bytes) in runs {
+            let prev = self.last;
+            let kept = Some(&mut self.changed);
+            let change = |before| LogRecord::Update {
                 txn: id,
                 prev,
                 block: block.clone(),
                 offset: offset as u32,
                 before,
                 after: bytes.to_vec(),
+            };
+            let (lsn, record) =
+                match mgr.change_page(&mut page, block, offset, bytes, id, kept, change) {
+                    Ok(done) => done,
+                    Err(e) => {
+                        failed = Some(e); // the runs before it stay applied: keep their undo
+                        break;
+                    }
+                };
+            if let LogRecord::Update { before, .. } = record {
+                undo.push((prev, offset as u32, before));
             }
-        })?;
-        drop(guard);
-        if let LogRecord::Update { before, .. } = record {
-            self.keep_undo(prev, block, offset as u32, before);
+            self.last = lsn;
         }
-        self.last = lsn;
-        Ok(())
+        drop(page);
+        drop(guard);
+        for (prev, offset, before) in undo {
+            self.keep_undo(prev, block, offset, before);
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// Remembers how to undo a change, while the transaction's before-images fit in memory.
@@ -352,6 +376,26 @@ impl PageRead for Transaction<'_> {
         let guard = self.guard(block)?;
         let page = guard.read();
         f(page.payload());
+        Ok(())
+    }
+
+    /// A shared lock on `block`, held to the end of the transaction.
+    fn lock_shared(&mut self, block: &BlockId) -> Result<()> {
+        self.lock(block, LockMode::Shared)
+    }
+
+    /// Reads without a lock (see [`PageRead::peek_page`]): the page as last committed —
+    /// another transaction's change in progress, or being rolled back, is not seen (the
+    /// image its writer kept for snapshots is read instead) — or as this transaction changed
+    /// it.
+    fn peek_page(&mut self, block: &BlockId, f: &mut dyn FnMut(&[u8])) -> Result<()> {
+        self.mgr.check_usable()?;
+        let guard = self.guard(block)?;
+        let page = guard.read();
+        match self.mgr.versions.committed_under(block, self.id) {
+            Some(image) => f(&image),
+            None => f(page.payload()),
+        }
         Ok(())
     }
 }

@@ -257,6 +257,17 @@ impl Versions {
         s.expired.is_empty() && s.snapshots.first().is_none_or(|&(oldest, _)| oldest >= csn)
     }
 
+    /// The last committed image of `block` while a transaction other than `txn` has changed
+    /// it and not yet ended; `None` if the page itself is committed (or `txn`'s own). Called
+    /// with the page's read latch held, so no writer is half-way through a change.
+    pub fn committed_under(&self, block: &BlockId, txn: TxnId) -> Option<Image> {
+        let s = self.state.read();
+        match &s.chains.get(block)?.pending {
+            Some((writer, image)) if *writer != txn => Some(Arc::clone(image)),
+            _ => None,
+        }
+    }
+
     /// Memory and lifetime counters, for `TxManager::snapshot_stats`.
     pub fn stats(&self) -> SnapshotStats {
         let s = self.state.read();

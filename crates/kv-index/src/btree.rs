@@ -1,7 +1,6 @@
 //! `BTree`: a B+tree of byte-string keys and values on slotted pages, every change made
 //! through a [`Transaction`].
 
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use kv_file::BlockId;
@@ -29,12 +28,6 @@ pub struct BTree {
     pub(crate) file: Arc<str>,
     /// Size limits for this page size.
     pub(crate) limits: Limits,
-    /// The tree's height as last seen (`usize::MAX`: not yet), shared by the handle's
-    /// clones. A writer locks the page at the leaf level exclusively *before* reading it:
-    /// reading it shared and then upgrading is how two writers of one leaf deadlock. Only a
-    /// hint: if the tree grew, an internal node is locked exclusively (less concurrency); if
-    /// it shrank, the leaf is read shared and upgraded (a deadlock is possible, and retried).
-    pub(crate) height: Arc<AtomicUsize>,
 }
 
 /// What a change below did to a node, for its parent to deal with.
@@ -105,7 +98,6 @@ impl BTree {
         BTree {
             file: Arc::from(file),
             limits: Limits::new(capacity),
-            height: Arc::new(AtomicUsize::new(usize::MAX)),
         }
     }
 

@@ -71,14 +71,15 @@
 //!
 //! ## CAVEATS
 //!
-//! - Concurrency is by chapter 6's page locks held to the end of the transaction: every
-//!   operation reads the meta page and the root (shared), and an insert that splits — or a
-//!   delete that merges — locks them exclusively, so such writers serialize and, reading
-//!   first, can deadlock (`Error::is_retryable`). B-link trees and latch coupling are the
-//!   remedies real systems use. (Leaves, at least, are locked exclusively *before* an insert
-//!   or delete reads them — the handle remembers the tree's height — so two writers of one
-//!   leaf queue instead of deadlocking on an upgrade; `get_for_update` does the same for a
-//!   read-modify-write.)
+//! - Concurrency: leaves are locked by chapter 6's page locks, to the end of the
+//!   transaction (a writer locks its leaf exclusively *before* reading it, so two writers
+//!   of one leaf queue rather than deadlock upgrading; `get_for_update` does the same for a
+//!   read-modify-write). The meta page and inner nodes are read without locks and checked
+//!   by page LSN once the leaf is held (see `descend`); a split or merge locks the parent it
+//!   changes, and finding its child moved away is a retryable `Error::Conflict`. Splitters
+//!   serialize on the meta page (allocation), and a merge and a split meeting at one parent
+//!   can deadlock (`Error::is_retryable`). B-link trees (right links and high keys) would
+//!   let a descent that raced a split move right instead of starting over.
 //! - Lookups read pages in place, but writes copy the page they change out of the buffer
 //!   pool (4 KiB), and splits, merges and full leaves decode and re-encode it.
 //! - Random inserts are dominated by the transaction layer, not the tree: the first change of

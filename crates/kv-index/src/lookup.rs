@@ -1,8 +1,6 @@
 //! Finding the way down: the descent every operation shares (upper levels read without
 //! locks and checked afterwards), `get`, `get_for_update`, and the tree-wide lock.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use byteorder::{ByteOrder, LittleEndian as LE};
 use kv_file::BlockId;
 use kv_tx::{LockMode, PageRead, Transaction, PAGE_LSN_SIZE};
@@ -118,7 +116,6 @@ impl BTree {
             if let Some(e) = broken {
                 return Err(e);
             }
-            self.height.store(path.len(), Relaxed);
             return Ok(path);
         }
         Err(Error::Conflict {

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::commands::{self, lookup, wrong_arity, Cx, Kind};
-use crate::parse::RequestParser;
+use crate::parse::{ProtocolError, RequestParser};
 use crate::resp::{Frame, Protocol};
 use crate::server::Shared;
 use crate::store::Tx;
@@ -76,6 +77,9 @@ pub struct Client {
     pub multi_failed: bool,
     /// WATCHed keys, `(database, key)`.
     pub watching: Vec<(u32, Vec<u8>)>,
+    /// Of the watched keys, those that existed when watched: one of them gone by EXEC
+    /// (expired: no writer raised the flag for that) aborts it too.
+    pub watched_live: Vec<(u32, Vec<u8>)>,
     /// Raised when a watched key changes.
     pub dirty: Arc<AtomicBool>,
     /// SCAN's cursors.
@@ -97,6 +101,7 @@ impl Client {
             multi: None,
             multi_failed: false,
             watching: Vec::new(),
+            watched_live: Vec::new(),
             dirty: Arc::new(AtomicBool::new(false)),
             cursors: Cursors::default(),
             closing: false,
@@ -107,6 +112,7 @@ impl Client {
     pub fn unwatch(&mut self, shared: &Shared) {
         shared.store.watches.unwatch(&self.watching, &self.dirty);
         self.watching.clear();
+        self.watched_live.clear();
         self.dirty.store(false, SeqCst);
     }
 }
@@ -127,10 +133,17 @@ pub async fn serve(
     let mut parser = RequestParser::new();
     let mut output = BytesMut::with_capacity(16 * 1024);
     loop {
-        let (timeout, limits, query_limit) = {
+        let authenticated = client.as_ref().is_some_and(|c| c.authenticated);
+        let (timeout, mut limits, query_limit) = {
             let config = shared.config.read();
             (config.timeout, config.limits, config.query_buffer_limit)
         };
+        if !authenticated {
+            // As Redis: before AUTH, small requests only — a stranger must not make the
+            // server buffer 512 MiB.
+            limits.max_args = limits.max_args.min(10);
+            limits.max_bulk = limits.max_bulk.min(16 * 1024);
+        }
         let read = async {
             match timeout.is_zero() {
                 true => Ok(socket.read_buf(&mut input).await),
@@ -154,7 +167,15 @@ pub async fn serve(
                 Ok(Some(args)) => requests.push(args),
                 Ok(None) => break,
                 Err(e) => {
-                    broken = Some(e.to_string());
+                    broken = Some(match (authenticated, e) {
+                        (false, ProtocolError::InvalidBulkLength) => {
+                            "Protocol error: unauthenticated bulk length".to_owned()
+                        }
+                        (false, ProtocolError::InvalidMultibulkLength) => {
+                            "Protocol error: unauthenticated multibulk length".to_owned()
+                        }
+                        (_, e) => e.to_string(),
+                    });
                     break;
                 }
             }
@@ -173,8 +194,8 @@ pub async fn serve(
             })
             .await;
             let Ok((back, out)) = ran else {
-                tracing::error!("connection {id}: a command panicked; closing");
-                return;
+                tracing::error!("connection {id}: the command thread failed; closing");
+                return; // (its WATCHes stay registered: harmless flags, never raised)
             };
             state = back;
             output.extend_from_slice(&out);
@@ -184,7 +205,17 @@ pub async fn serve(
         }
         let closing = state.closing || broken.is_some();
         client = Some(state);
-        if socket.write_all(&output).await.is_err() {
+        // A client that stops reading must not hold up a shutdown forever: once it begins,
+        // the replies get a few seconds more to go out.
+        let grace = async {
+            let _ = shutdown.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        };
+        let written = tokio::select! {
+            written = socket.write_all(&output) => written.is_ok(),
+            _ = grace => false,
+        };
+        if !written {
             break;
         }
         output.clear();
@@ -223,7 +254,7 @@ fn run_batch(shared: &Shared, client: &mut Client, requests: Vec<Vec<Bytes>>) ->
             writes.push(args);
             continue;
         }
-        if let Some(reply) = execute(shared, client, args) {
+        if let Some(reply) = guarded(shared, client, args) {
             reply.encode(client.proto, &mut out);
         }
         if client.closing {
@@ -242,19 +273,21 @@ fn run_writes(
     out: &mut BytesMut,
 ) {
     if writes.len() > 1 {
-        let together = shared.store.db().transaction(|tx| {
-            let mut replies = Vec::with_capacity(writes.len());
-            for args in writes.iter() {
-                let spec = lookup(&args[0]).expect("checked when batched");
-                let handler = spec.handler.expect("write commands have handlers");
-                replies.push(handler(
-                    &mut cx(shared, client, Some(Tx::Write(&mut *tx))),
-                    args,
-                )?);
-            }
-            Ok(replies)
-        });
-        if let Ok(replies) = together {
+        let together = catch_unwind(AssertUnwindSafe(|| {
+            shared.store.db().transaction(|tx| {
+                let mut replies = Vec::with_capacity(writes.len());
+                for args in writes.iter() {
+                    let spec = lookup(&args[0]).expect("checked when batched");
+                    let handler = spec.handler.expect("write commands have handlers");
+                    replies.push(handler(
+                        &mut cx(shared, client, Some(Tx::Write(&mut *tx))),
+                        args,
+                    )?);
+                }
+                Ok(replies)
+            })
+        }));
+        if let Ok(Ok(replies)) = together {
             shared
                 .stats
                 .commands
@@ -265,12 +298,25 @@ fn run_writes(
         }
     }
     for args in writes.drain(..) {
-        if let Some(reply) = execute(shared, client, args) {
+        if let Some(reply) = guarded(shared, client, args) {
             reply.encode(client.proto, out);
         }
     }
 }
 // ANCHOR_END: run_batch
+
+/// `execute`, with a panic in a command turned into an error reply: a bug in one command
+/// must not take the connection (and the replies of its batch) down with it. Whatever the
+/// command's transaction did is rolled back as it unwinds.
+fn guarded(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Option<Frame> {
+    let name = String::from_utf8_lossy(&args[0]).into_owned();
+    catch_unwind(AssertUnwindSafe(|| execute(shared, client, args))).unwrap_or_else(|_| {
+        tracing::error!("command {name} panicked");
+        Some(Frame::error(format!(
+            "ERR internal error in '{name}' (see the server's log)"
+        )))
+    })
+}
 
 // ANCHOR: execute
 /// Runs one command for `client`; the reply (`None`: close without one, after SHUTDOWN).
@@ -356,17 +402,8 @@ fn control(shared: &Shared, client: &mut Client, name: &str, args: &[Bytes]) -> 
             client.unwatch(shared);
             Frame::ok()
         }
-        "watch" if in_multi => {
-            client.multi_failed = true;
-            Frame::error("ERR WATCH inside MULTI is not allowed")
-        }
-        "watch" => {
-            for key in &args[1..] {
-                shared.store.watches.watch(client.db, key, &client.dirty);
-                client.watching.push((client.db, key.to_vec()));
-            }
-            Frame::ok()
-        }
+        "watch" if in_multi => Frame::error("ERR WATCH inside MULTI is not allowed"),
+        "watch" => watch(shared, client, &args[1..]),
         "unwatch" => {
             client.unwatch(shared);
             Frame::ok()
@@ -374,6 +411,10 @@ fn control(shared: &Shared, client: &mut Client, name: &str, args: &[Bytes]) -> 
         "quit" => {
             client.closing = true;
             Frame::ok()
+        }
+        "shutdown" if in_multi => {
+            client.multi_failed = true;
+            Frame::error("ERR Command not allowed inside a transaction")
         }
         "shutdown" => {
             let unknown = args[1..].iter().find(|a| {
@@ -399,6 +440,36 @@ fn control(shared: &Shared, client: &mut Client, name: &str, args: &[Bytes]) -> 
     })
 }
 
+// ANCHOR: watch
+/// WATCH key [key ...]: register the keys, then read them in a transaction of their own.
+/// The read waits for any writer of those keys still committing — it raised the flag
+/// before its commit, but maybe before we registered — so what the client reads after
+/// WATCH returns is already covered by the flag. Notes which keys exist, for EXEC.
+fn watch(shared: &Shared, client: &mut Client, keys: &[Bytes]) -> Frame {
+    for key in keys {
+        shared.store.watches.watch(client.db, key, &client.dirty);
+        client.watching.push((client.db, key.to_vec()));
+    }
+    let db = client.db;
+    let read = shared.store.db().transaction(|tx| {
+        let mut live = Vec::new();
+        for key in keys {
+            if shared.store.get(&mut Tx::Write(tx), db, key)?.is_some() {
+                live.push((db, key.to_vec()));
+            }
+        }
+        Ok(live)
+    });
+    match read {
+        Ok(live) => {
+            client.watched_live.extend(live);
+            Frame::ok()
+        }
+        Err(e) => failure("watch", &e),
+    }
+}
+// ANCHOR_END: watch
+
 // ANCHOR: exec
 /// EXEC: every queued command in one database transaction, after checking that no WATCHed
 /// key changed; a null reply if one did.
@@ -408,6 +479,7 @@ fn exec(shared: &Shared, client: &mut Client) -> Frame {
     };
     let failed = std::mem::take(&mut client.multi_failed);
     let watching = client.watching.clone();
+    let watched_live = client.watched_live.clone();
     let dirty = Arc::clone(&client.dirty);
     let reply = if failed {
         Frame::error("EXECABORT Transaction discarded because of previous errors.")
@@ -420,7 +492,10 @@ fn exec(shared: &Shared, client: &mut Client) -> Frame {
                                   // Read (and so lock) every watched key, then look at the flag again: a writer
                                   // raises it before its commit releases the key, so none slips in between.
             for (db, key) in &watching {
-                shared.store.get(&mut Tx::Write(tx), *db, key)?;
+                let live = shared.store.get(&mut Tx::Write(tx), *db, key)?.is_some();
+                if !live && watched_live.iter().any(|(d, k)| d == db && k == key) {
+                    return Ok(None); // it expired (or went) since WATCH
+                }
             }
             if dirty.load(SeqCst) {
                 return Ok(None);

@@ -257,7 +257,16 @@ fn local(command: Command) -> Outcome {
         Command::Put {
             key, value, ttl, ..
         } => {
-            let deadline = ttl.map(|s| store.now() + s * 1000);
+            let deadline = match ttl {
+                None => None,
+                Some(s) => match s
+                    .checked_mul(1000)
+                    .and_then(|ms| ms.checked_add(store.now()))
+                {
+                    Some(d) if s > 0 && d <= i64::MAX as u64 => Some(d),
+                    _ => return Err(format!("--ttl {s}: not a usable number of seconds").into()),
+                },
+            };
             db.transaction(|tx| store.set(tx, n, key.as_bytes(), value.as_bytes(), deadline))?;
             println!("OK");
         }

@@ -93,6 +93,44 @@ fn error_replies_are_redis_texts() {
         err_text(redis::cmd("SELECT").arg("16").query::<Value>(&mut c)),
         "ERR DB index is out of range"
     );
+    assert_eq!(
+        err_text(redis::cmd("PING").arg("a").arg("b").query::<Value>(&mut c)),
+        "ERR wrong number of arguments for 'ping' command"
+    );
+    assert_eq!(
+        err_text(
+            redis::cmd("DECRBY")
+                .arg("n2")
+                .arg(i64::MIN)
+                .query::<Value>(&mut c)
+        ),
+        "ERR decrement would overflow"
+    );
+    assert_eq!(
+        err_text(
+            redis::cmd("EXPIRE")
+                .arg("text")
+                .arg(5)
+                .arg("GT")
+                .arg("LT")
+                .query::<Value>(&mut c)
+        ),
+        "ERR GT and LT options at the same time are not compatible"
+    );
+    // Repeated options are fine (the last wins), as in Redis.
+    let v: Value = redis::cmd("SET")
+        .arg("rep")
+        .arg("1")
+        .arg("EX")
+        .arg(5)
+        .arg("EX")
+        .arg(9)
+        .arg("GET")
+        .arg("GET")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, Value::Nil);
+    assert_eq!(c.ttl::<_, i64>("rep").unwrap(), 9);
     let long_key = vec![b'k'; 2000];
     let err = err_text(c.set::<_, _, ()>(long_key, "v"));
     assert!(

@@ -64,10 +64,22 @@ pub fn expire(cx: &mut Cx<'_, '_, '_>, args: &[Bytes]) -> kv_db::Result<Frame> {
                 String::from_utf8_lossy(&option)
             )));
         }
-        if condition.is_some_and(|c: &[u8]| c != option.as_slice()) {
-            return Ok(Frame::error(
-                "ERR NX and XX, GT or LT options at the same time are not compatible",
-            ));
+        if let Some(c) = condition.filter(|c: &&[u8]| *c != option.as_slice()) {
+            let both = [c, option.as_slice()];
+            let msg = match both.contains(&&b"NX"[..]) {
+                true => "ERR NX and XX, GT or LT options at the same time are not compatible",
+                false if both.contains(&&b"XX"[..]) => {
+                    // XX goes with GT or LT in Redis; only GT with LT clashes.
+                    condition = Some(match option.as_slice() {
+                        b"XX" => c,
+                        b"GT" => b"GT",
+                        _ => b"LT",
+                    });
+                    continue;
+                }
+                false => "ERR GT and LT options at the same time are not compatible",
+            };
+            return Ok(Frame::error(msg));
         }
         condition = Some(match option.as_slice() {
             b"NX" => &b"NX"[..],
@@ -137,12 +149,14 @@ pub fn ttl(cx: &mut Cx<'_, '_, '_>, args: &[Bytes]) -> kv_db::Result<Frame> {
     let Some(deadline) = entry.deadline else {
         return Ok(Frame::Integer(-1));
     };
-    let left = deadline.saturating_sub(shared.store.now()) as i64;
-    Ok(Frame::Integer(if millis {
+    // Deadlines are at most i64::MAX (`deadline_of`), so this fits.
+    let left = deadline.saturating_sub(shared.store.now());
+    let left = if millis {
         left
     } else {
-        (left + 500) / 1000
-    }))
+        left.saturating_add(500) / 1000
+    };
+    Ok(Frame::Integer(i64::try_from(left).unwrap_or(i64::MAX)))
 }
 
 /// TYPE key: "string" or "none" (strings are the only type so far).

@@ -19,6 +19,9 @@ pub const REDIS_VERSION: &str = "7.0.0";
 
 /// `PING [message]`
 pub fn ping(_: &mut Cx<'_, '_, '_>, args: &[Bytes]) -> kv_db::Result<Frame> {
+    if args.len() > 2 {
+        return Ok(super::wrong_arity("ping"));
+    }
     Ok(match args.get(1) {
         Some(message) => Frame::bulk(message.clone()),
         None => Frame::Simple("PONG".into()),

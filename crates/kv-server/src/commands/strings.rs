@@ -98,24 +98,26 @@ impl SetOptions {
             get: false,
             expiry: Expiry::Never,
         };
-        let mut expiry_set = false;
+        // As Redis: an option may come twice (the last wins), but not with its opposite.
+        let mut expiry_kind: Option<Vec<u8>> = None;
         let mut i = 0;
         while i < args.len() {
             let word = args[i].to_ascii_uppercase();
+            let expiry_ok = expiry_kind.as_ref().is_none_or(|k| *k == word);
             match word.as_slice() {
-                b"NX" | b"XX" if options.condition.is_none() => {
-                    options.condition = Some(match word.as_slice() {
-                        b"NX" => Condition::Nx,
-                        _ => Condition::Xx,
-                    });
+                b"NX" if !matches!(options.condition, Some(Condition::Xx)) => {
+                    options.condition = Some(Condition::Nx);
                 }
-                b"GET" if !options.get => options.get = true,
-                b"KEEPTTL" if !expiry_set => {
-                    expiry_set = true;
+                b"XX" if !matches!(options.condition, Some(Condition::Nx)) => {
+                    options.condition = Some(Condition::Xx);
+                }
+                b"GET" => options.get = true,
+                b"KEEPTTL" if expiry_ok => {
+                    expiry_kind = Some(word.clone());
                     options.expiry = Expiry::Keep;
                 }
-                b"EX" | b"PX" | b"EXAT" | b"PXAT" if !expiry_set => {
-                    expiry_set = true;
+                b"EX" | b"PX" | b"EXAT" | b"PXAT" if expiry_ok => {
+                    expiry_kind = Some(word.clone());
                     let Some(arg) = args.get(i + 1) else {
                         return Err(syntax());
                     };
@@ -134,18 +136,20 @@ impl SetOptions {
 }
 
 /// The deadline (ms since the epoch) that `n` means for option or command `unit` (EX, PX,
-/// EXAT, PXAT, or the EXPIRE family), or `None` if it is not positive or overflows.
+/// EXAT, PXAT, or the EXPIRE family), or `None` if it is not positive or passes
+/// `i64::MAX` (Redis refuses those: its deadlines are signed).
 pub fn deadline_of(unit: &[u8], n: i64, now: u64) -> Option<u64> {
     if n <= 0 {
         return None;
     }
     let n = n as u64;
-    match unit {
+    let deadline = match unit {
         b"EX" => n.checked_mul(1000)?.checked_add(now),
         b"PX" => n.checked_add(now),
         b"EXAT" => n.checked_mul(1000),
         _ => Some(n), // PXAT
-    }
+    }?;
+    (deadline <= i64::MAX as u64).then_some(deadline)
 }
 
 /// Redis's reply to a non-positive or overflowing expiry.
@@ -223,7 +227,11 @@ pub fn mset(cx: &mut Cx<'_, '_, '_>, args: &[Bytes]) -> kv_db::Result<Frame> {
     }
     let (store, db) = (&cx.shared.store, cx.client.db);
     let tx = write_tx!(cx);
-    for pair in args[1..].chunks(2) {
+    // In key order (stable: for a key given twice, the last still wins): transactions that
+    // lock pages in one order cannot deadlock with each other on them.
+    let mut pairs: Vec<&[Bytes]> = args[1..].chunks(2).collect();
+    pairs.sort_by(|a, b| a[0].cmp(&b[0]));
+    for pair in pairs {
         store.set(tx, db, &pair[0], &pair[1], None)?;
     }
     Ok(Frame::ok())
@@ -267,8 +275,9 @@ pub fn incrby(cx: &mut Cx<'_, '_, '_>, args: &[Bytes]) -> kv_db::Result<Frame> {
 
 /// DECRBY key decrement
 pub fn decrby(cx: &mut Cx<'_, '_, '_>, args: &[Bytes]) -> kv_db::Result<Frame> {
-    match parse_int(&args[2]).and_then(i64::checked_neg) {
-        Some(n) => add(cx, &args[1], n),
+    match parse_int(&args[2]).map(i64::checked_neg) {
+        Some(Some(n)) => add(cx, &args[1], n),
+        Some(None) => Ok(Frame::error("ERR decrement would overflow")),
         None => Ok(not_integer()),
     }
 }

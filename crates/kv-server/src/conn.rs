@@ -273,19 +273,20 @@ fn run_writes(
     out: &mut BytesMut,
 ) {
     if writes.len() > 1 {
-        let together = catch_unwind(AssertUnwindSafe(|| {
-            shared.store.db().transaction(|tx| {
-                let mut replies = Vec::with_capacity(writes.len());
-                for args in writes.iter() {
-                    let spec = lookup(&args[0]).expect("checked when batched");
-                    let handler = spec.handler.expect("write commands have handlers");
-                    replies.push(handler(
-                        &mut cx(shared, client, Some(Tx::Write(&mut *tx))),
-                        args,
-                    )?);
-                }
-                Ok(replies)
-            })
+        // One attempt only: batches of random keys lock leaves in random order, and
+        // retrying whole batches that deadlock with each other only deadlocks again. On any
+        // failure the commands run one transaction each, retried one by one.
+        let together = catch_unwind(AssertUnwindSafe(|| -> kv_db::Result<Vec<Frame>> {
+            let mut tx = shared.store.db().begin()?;
+            let mut replies = Vec::with_capacity(writes.len());
+            for args in writes.iter() {
+                let spec = lookup(&args[0]).expect("checked when batched");
+                let handler = spec.handler.expect("write commands have handlers");
+                let tx = Some(Tx::Write(&mut tx));
+                replies.push(handler(&mut cx(shared, client, tx), args)?);
+            }
+            tx.commit()?;
+            Ok(replies)
         }));
         if let Ok(Ok(replies)) = together {
             shared

@@ -3,18 +3,8 @@
 
 mod common;
 
-use common::TestServer;
-use redis::{Commands, RedisResult, Value};
-
-fn err_text<T: std::fmt::Debug>(result: RedisResult<T>) -> String {
-    let err = result.expect_err("an error reply");
-    // The crate splits "CODE message"; put them back together as the server sent them.
-    match (err.code(), err.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
-        (Some(code), None) => code.to_owned(),
-        _ => err.to_string(),
-    }
-}
+use common::{err_text, TestServer};
+use redis::{Commands, Value};
 
 #[test]
 fn strings_get_set_and_their_friends() {

@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{exchange, TestServer};
+use common::{err_text, exchange, TestServer};
 use kv_db::{Db, Options};
 use kv_file::MemStorage;
 use kv_server::conn::{execute, Client};
@@ -17,15 +17,6 @@ use kv_server::resp::Frame;
 use kv_server::server::{Shared, Stats};
 use kv_server::{Config, ManualClock, Store};
 use redis::{Commands, RedisResult, Value};
-
-fn err_text<T: std::fmt::Debug>(result: RedisResult<T>) -> String {
-    let err = result.expect_err("an error reply");
-    match (err.code(), err.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
-        (Some(code), None) => code.to_owned(),
-        _ => err.to_string(),
-    }
-}
 
 // ---- 1. deadlines past i64::MAX are accepted; TTL then lies or panics ----
 

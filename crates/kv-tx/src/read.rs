@@ -36,6 +36,12 @@ pub trait PageRead {
         self.with_page(block, f)
     }
 
+    /// Whether pages can change under this reader (a read-write transaction's lock-free
+    /// reads, `peek_page`); a snapshot's never do, so what it read needs no second look.
+    fn sees_changes(&self) -> bool {
+        false
+    }
+
     /// Takes a shared lock on `block`, held to the end: what a read-write transaction does
     /// before it reads. A snapshot takes no locks and does nothing.
     fn lock_shared(&mut self, _block: &BlockId) -> Result<()> {

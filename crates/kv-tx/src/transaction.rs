@@ -379,6 +379,10 @@ impl PageRead for Transaction<'_> {
         Ok(())
     }
 
+    fn sees_changes(&self) -> bool {
+        true
+    }
+
     /// A shared lock on `block`, held to the end of the transaction.
     fn lock_shared(&mut self, block: &BlockId) -> Result<()> {
         self.lock(block, LockMode::Shared)

@@ -140,3 +140,14 @@ pub fn read_to_close(socket: &mut TcpStream) -> Vec<u8> {
     socket.read_to_end(&mut rest).expect("read until closed");
     rest
 }
+
+/// An error reply's text as the server sent it ("CODE message"; the client library splits
+/// the two).
+pub fn err_text<T: std::fmt::Debug>(result: redis::RedisResult<T>) -> String {
+    let err = result.expect_err("an error reply");
+    match (err.code(), err.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_owned(),
+        _ => err.to_string(),
+    }
+}

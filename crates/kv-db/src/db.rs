@@ -270,8 +270,9 @@ impl Db {
             let Some(ks) = find(catalog, &mut tx.tx, name)? else {
                 return Ok(false);
             };
-            // Every operation on the keyspace locks its root: holding it (and the meta page)
-            // exclusively waits for the transactions using it, and keeps new ones out.
+            // Every operation on the keyspace takes its tree lock shared: holding it (and the
+            // meta page) exclusively waits for the transactions using it, and keeps new ones
+            // out.
             let file = ks.tree.file();
             ks.tree.lock_exclusive(&mut tx.tx)?;
             catalog.remove(&mut tx.tx, &name_key(name))?;

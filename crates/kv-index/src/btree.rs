@@ -262,7 +262,7 @@ impl BTree {
                     Outcome::Split(separator, right) => {
                         // The parent was not locked on the way down: find the child in it
                         // again (a sibling's split may have shifted it, or moved it away).
-                        let Loaded { page, mut node } = self.load(tx, number)?;
+                        let (page, mut node) = self.load_inner_for_change(tx, number)?;
                         let pos = node
                             .position_of(child)
                             .ok_or_else(|| self.conflict(number))?;
@@ -417,6 +417,9 @@ impl BTree {
         match self.delete_at(tx, &mut meta, &path, 0, key, &mut old)? {
             // Refilling a node can lengthen a separator and split its parent, up to the root.
             Outcome::Split(separator, right) => self.grow(tx, &mut meta, root, separator, right)?,
+            // A root that is a leaf may be as empty as it likes: nothing to do (and no reason
+            // to lock the meta page, which would hold up every allocator to our end).
+            Outcome::Underflow if path.len() == 1 => {}
             // An internal root left with one child gives way to it: the tree shrinks a level.
             Outcome::Underflow => loop {
                 let root = meta.get(self, tx)?.root();
@@ -474,7 +477,7 @@ impl BTree {
             return Ok(Outcome::Fine);
         }
         // Not locked on the way down: find the child in it again.
-        let Loaded { page, mut node } = self.load(tx, number)?;
+        let (page, mut node) = self.load_inner_for_change(tx, number)?;
         let pos = node
             .position_of(child)
             .ok_or_else(|| self.conflict(number))?;

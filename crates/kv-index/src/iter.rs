@@ -34,7 +34,7 @@ impl LeafWalk {
     /// blocks is going round a cycle (a damaged link). Call it once the descent has locked
     /// the tree (shared): no compaction can then be lowering the high-water mark.
     fn new(tree: &BTree, tx: &mut impl PageRead, reverse: bool) -> Result<LeafWalk> {
-        let budget = tree.peek_meta(tx)?.2;
+        let budget = tree.peek_high_water(tx)?;
         Ok(LeafWalk {
             current: 0,
             budget,
@@ -54,7 +54,7 @@ impl LeafWalk {
             // Longer than the tree was when the walk began: it may have grown meanwhile (the
             // mark was read without a lock), so look again before calling it a cycle.
             self.visited_before += self.allowed;
-            let now = tree.peek_meta(tx)?.2;
+            let now = tree.peek_high_water(tx)?;
             if now <= self.visited_before {
                 return Err(corrupt("the leaf links run in a cycle"));
             }

@@ -6,7 +6,7 @@ use kv_file::BlockId;
 use kv_tx::{LockMode, PageRead, Transaction, PAGE_LSN_SIZE};
 
 use crate::btree::{BTree, MAX_DEPTH};
-use crate::node::{leaf_value, search, Step};
+use crate::node::{leaf_value, search, Node, Step};
 use crate::page::{Kind, Meta, PageBuf, COUNT, HEADER_END, LINK};
 use crate::{Error, Result};
 
@@ -82,15 +82,17 @@ impl BTree {
     ) -> Result<Vec<u64>> {
         tx.lock_shared(&self.block(TREE_LOCK))?;
         for _ in 0..MAX_RESTARTS {
-            let mut seen = Vec::with_capacity(8); // (page, LSN) of meta and inner nodes
-            let (lsn, root) = self.peek(tx, 0, |page| Meta::fields_in(page).map(|f| f.0))?;
-            seen.push((0, lsn));
+            // The root pointer, and the (page, LSN) of each inner node passed. (Not the meta
+            // page's LSN: every allocation changes it, and would restart every descent.)
+            let mut seen = Vec::with_capacity(8);
+            let root = self.peek_root(tx)?;
             let mut path = vec![root];
             let mut number = root;
             let mut broken = None;
             loop {
                 if path.len() > MAX_DEPTH {
-                    return Err(self.too_deep());
+                    broken = Some(self.too_deep()); // a cycle through pages freed meanwhile?
+                    break;
                 }
                 match self.peek(tx, number, |page| route(page, target)) {
                     Ok((lsn, Some(child))) => {
@@ -110,7 +112,7 @@ impl BTree {
             if broken.is_none() {
                 lock_leaf(tx, &self.block(number))?;
             }
-            if tx.sees_changes() && !self.still(tx, &seen)? {
+            if tx.sees_changes() && (self.peek_root(tx)? != root || !self.still(tx, &seen)?) {
                 continue;
             }
             if let Some(e) = broken {
@@ -118,11 +120,16 @@ impl BTree {
             }
             return Ok(path);
         }
-        Err(Error::Conflict {
-            block: self.block(0),
-        })
+        Err(self.conflict(0))
     }
     // ANCHOR_END: descend
+
+    /// The root pointer, read without a lock.
+    fn peek_root(&self, tx: &mut impl PageRead) -> Result<u64> {
+        Ok(self
+            .peek(tx, 0, |page| Meta::fields_in(page).map(|f| f.0))?
+            .1)
+    }
 
     /// Whether every page in `seen` still has the LSN noted.
     fn still(&self, tx: &mut impl PageRead, seen: &[(u64, u64)]) -> Result<bool> {
@@ -231,9 +238,28 @@ impl BTree {
         Ok(())
     }
 
-    /// The meta page's root, `aux` and high-water mark, read without a lock (see
-    /// [`PageRead::peek_page`]): check them under a lock before relying on them.
-    pub(crate) fn peek_meta(&self, tx: &mut impl PageRead) -> Result<(u64, u64, u64)> {
-        Ok(self.peek(tx, 0, Meta::fields_in)?.1)
+    /// The meta page's high-water mark, read without a lock (see [`PageRead::peek_page`]).
+    pub(crate) fn peek_high_water(&self, tx: &mut impl PageRead) -> Result<u64> {
+        Ok(self
+            .peek(tx, 0, |page| Meta::fields_in(page).map(|f| f.2))?
+            .1)
+    }
+
+    /// Page `number` read for a change the caller is about to make to it: locked
+    /// exclusively first (reading under a shared lock and upgrading is how two writers
+    /// deadlock), and expected to be an inner node still — a parent or sibling that was
+    /// not locked on the way down may have been merged away and freed meanwhile, which is a
+    /// retryable conflict, not corruption.
+    pub(crate) fn load_inner_for_change(
+        &self,
+        tx: &mut Transaction<'_>,
+        number: u64,
+    ) -> Result<(PageBuf, Node)> {
+        tx.lock(&self.block(number), LockMode::Exclusive)?;
+        let page = PageBuf::read(tx, self.block(number), self.limits.capacity)?;
+        match Node::decode(&page) {
+            Ok(node @ Node::Internal { .. }) => Ok((page, node)),
+            _ => Err(self.conflict(number)),
+        }
     }
 }

@@ -21,7 +21,7 @@ use crate::commands::{self, lookup, wrong_arity, Cx, Kind};
 use crate::parse::{ProtocolError, RequestParser};
 use crate::resp::{Frame, Protocol};
 use crate::server::Shared;
-use crate::store::Tx;
+use crate::store::{Tx, Watches};
 
 /// SCAN cursors a connection remembers; older ones are forgotten (and then refused).
 const CURSORS: usize = 64;
@@ -131,6 +131,8 @@ pub async fn serve(
     let mut client = Some(Client::new(id, addr, open));
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut parser = RequestParser::new();
+    // Bytes already read but not yet parsed (before AUTH, one request is run at a time).
+    let mut unparsed = false;
     let mut output = BytesMut::with_capacity(16 * 1024);
     loop {
         let authenticated = client.as_ref().is_some_and(|c| c.authenticated);
@@ -144,26 +146,35 @@ pub async fn serve(
             limits.max_args = limits.max_args.min(10);
             limits.max_bulk = limits.max_bulk.min(16 * 1024);
         }
-        let read = async {
-            match timeout.is_zero() {
-                true => Ok(socket.read_buf(&mut input).await),
-                false => tokio::time::timeout(timeout, socket.read_buf(&mut input)).await,
+        if !unparsed {
+            let read = async {
+                match timeout.is_zero() {
+                    true => Ok(socket.read_buf(&mut input).await),
+                    false => tokio::time::timeout(timeout, socket.read_buf(&mut input)).await,
+                }
+            };
+            let n = tokio::select! {
+                n = read => n,
+                _ = shutdown.changed() => break,
+            };
+            match n {
+                Ok(Ok(0)) | Ok(Err(_)) => break, // gone, or reset
+                Err(_) => break,                 // idle past the timeout
+                Ok(Ok(_)) => {}
             }
-        };
-        let n = tokio::select! {
-            n = read => n,
-            _ = shutdown.changed() => break,
-        };
-        match n {
-            Ok(Ok(0)) | Ok(Err(_)) => break, // gone, or reset
-            Err(_) => break,                 // idle past the timeout
-            Ok(Ok(_)) => {}
         }
+        unparsed = false;
         // Every complete request already here, then one batch, one write.
         let mut requests = Vec::new();
         let mut broken = None;
         loop {
             match parser.parse(&mut input, &limits) {
+                Ok(Some(args)) if !authenticated => {
+                    // One at a time until AUTH: the requests after it get the full limits.
+                    requests.push(args);
+                    unparsed = !input.is_empty();
+                    break;
+                }
                 Ok(Some(args)) => requests.push(args),
                 Ok(None) => break,
                 Err(e) => {
@@ -236,8 +247,9 @@ pub async fn serve(
 /// Consecutive write commands share one transaction — one commit, one fsync — instead of one
 /// each: their replies are all sent after that commit, so each is still acknowledged only
 /// once durable, and each still takes effect between its request and its reply (at the
-/// commit). If the shared transaction fails for a reason other than a lost deadlock, the
-/// commands run again one per transaction, so one bad command never undoes another.
+/// commit). The shared transaction gets one attempt: if it fails — a lost deadlock, or one
+/// bad command — the commands run again one per transaction (each retried on its own), so
+/// one bad command never undoes another.
 fn run_batch(shared: &Shared, client: &mut Client, requests: Vec<Vec<Bytes>>) -> BytesMut {
     let mut out = BytesMut::new();
     let mut writes: Vec<Vec<Bytes>> = Vec::new();
@@ -488,27 +500,30 @@ fn exec(shared: &Shared, client: &mut Client) -> Frame {
         Frame::NullArray
     } else {
         let start_db = client.db;
-        let outcome = shared.store.db().transaction(|tx| {
-            client.db = start_db; // a retry starts over, SELECTs included
-                                  // Read (and so lock) every watched key, then look at the flag again: a writer
-                                  // raises it before its commit releases the key, so none slips in between.
-            for (db, key) in &watching {
-                let live = shared.store.get(&mut Tx::Write(tx), *db, key)?.is_some();
-                if !live && watched_live.iter().any(|(d, k)| d == db && k == key) {
-                    return Ok(None); // it expired (or went) since WATCH
+        let outcome = Watches::executing(&dirty, || {
+            shared.store.db().transaction(|tx| {
+                client.db = start_db; // a retry starts over, SELECTs included
+                                      // Lock every watched key (for update: the queued commands may write them), then
+                                      // look at the flag again: a writer raises it before its commit releases the key,
+                                      // so none slips in between.
+                for (db, key) in &watching {
+                    let live = shared.store.get_for_update(tx, *db, key)?.is_some();
+                    if !live && watched_live.iter().any(|(d, k)| d == db && k == key) {
+                        return Ok(None); // it expired (or went) since WATCH
+                    }
                 }
-            }
-            if dirty.load(SeqCst) {
-                return Ok(None);
-            }
-            let mut replies = Vec::with_capacity(queued.len());
-            for args in &queued {
-                let spec = lookup(&args[0]).expect("checked when queued");
-                let handler = spec.handler.expect("queued commands have handlers");
-                let tx = (spec.kind != Kind::Plain).then_some(Tx::Write(&mut *tx));
-                replies.push(handler(&mut cx(shared, client, tx), args)?);
-            }
-            Ok(Some(replies))
+                if dirty.load(SeqCst) {
+                    return Ok(None);
+                }
+                let mut replies = Vec::with_capacity(queued.len());
+                for args in &queued {
+                    let spec = lookup(&args[0]).expect("checked when queued");
+                    let handler = spec.handler.expect("queued commands have handlers");
+                    let tx = (spec.kind != Kind::Plain).then_some(Tx::Write(&mut *tx));
+                    replies.push(handler(&mut cx(shared, client, tx), args)?);
+                }
+                Ok(Some(replies))
+            })
         });
         match outcome {
             Ok(Some(replies)) => Frame::Array(replies),

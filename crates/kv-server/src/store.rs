@@ -68,6 +68,12 @@ pub type WatchedKey = (u32, Vec<u8>);
 /// A page of SCAN: the keys, and the key to continue after (`None`: the end).
 pub type ScanPage = (Vec<Vec<u8>>, Option<Vec<u8>>);
 
+thread_local! {
+    /// The flag of the EXEC running on this thread, which its own writes do not raise.
+    static EXECUTING: std::cell::RefCell<Option<Arc<AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// The keys each client WATCHes, and the flags to raise when one of them changes.
 #[derive(Default)]
 pub struct Watches {
@@ -110,8 +116,24 @@ impl Watches {
             return;
         }
         if let Some(flags) = self.map.lock().get(&(db, key.to_vec())) {
-            flags.iter().for_each(|f| f.store(true, SeqCst));
+            EXECUTING.with(|own| {
+                let own = own.borrow();
+                flags
+                    .iter()
+                    .filter(|f| !own.as_ref().is_some_and(|o| Arc::ptr_eq(o, f)))
+                    .for_each(|f| f.store(true, SeqCst));
+            });
         }
+    }
+
+    /// Runs `f` — an EXEC — without its own writes raising its own flag: otherwise an EXEC
+    /// that writes a key it watches, retried after a lost deadlock, would find its flag
+    /// raised by its own first attempt and fail for nothing.
+    pub fn executing<T>(flag: &Arc<AtomicBool>, f: impl FnOnce() -> T) -> T {
+        EXECUTING.with(|own| *own.borrow_mut() = Some(Arc::clone(flag)));
+        let result = f();
+        EXECUTING.with(|own| *own.borrow_mut() = None);
+        result
     }
 
     /// Every key of database `db` (or of all, `None`) is about to change.

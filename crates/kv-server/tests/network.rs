@@ -186,3 +186,18 @@ fn the_shutdown_command_stops_the_server() {
     let db = Db::open_on(storage, common::options()).unwrap();
     assert_eq!(db.keyspaces().unwrap(), ["db0", "db0.expires", "default"]);
 }
+
+#[test]
+fn requests_pipelined_after_auth_get_the_full_limits() {
+    let server = TestServer::start(Config {
+        requirepass: Some("pw".into()),
+        ..Config::default()
+    });
+    let mut s = server.raw();
+    let value = "v".repeat(20 * 1024); // over the 16 KiB allowed before AUTH
+    let mut request = b"AUTH pw\r\n".to_vec();
+    request.extend_from_slice(
+        format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$20480\r\n{value}\r\n").as_bytes(),
+    );
+    assert_eq!(exchange(&mut s, &request, 10), b"+OK\r\n+OK\r\n");
+}

@@ -28,10 +28,10 @@ pub trait PageRead {
 
     /// Like [`with_page`](Self::with_page), but a read-write transaction takes no lock: it
     /// reads the page as last committed (or as it changed it itself), which may change
-    /// under it, so the caller must check what it read under a lock it takes next. (A B+tree reads its root pointer so — holding a
-    /// shared lock on the meta page to the end would make every writer that must change it
-    /// deadlock with every reader — then locks the root and reads the pointer again.) A
-    /// snapshot reads its snapshot, as always.
+    /// under it, so the caller must check what it read under a lock it takes next. (A B+tree
+    /// descends so through its inner pages — shared locks on them to the end made every
+    /// writer that must change one deadlock with every writer passing through — then locks
+    /// the leaf and checks the inner pages' LSNs again.) A snapshot reads its snapshot.
     fn peek_page(&mut self, block: &BlockId, f: &mut dyn FnMut(&[u8])) -> Result<()> {
         self.with_page(block, f)
     }

@@ -92,7 +92,8 @@ impl Db {
     /// holds it exclusively meanwhile (writers to it wait; snapshot readers do not).
     ///
     /// Space a snapshot older than the compaction may still read is not cut (see
-    /// [`CompactReport::deferred`]); the next compaction gets it.
+    /// [`CompactReport::deferred`]); the next compaction gets it. Ends with a checkpoint, so
+    /// the log is released too.
     pub fn compact(&self) -> Result<CompactReport> {
         let bytes_before = self.data_bytes()?;
         let deferred_before = self.inner.mgr.stats().file_cuts_deferred;
@@ -119,6 +120,9 @@ impl Db {
             })?;
         }
         let files_removed = self.remove_orphans()?;
+        // And the log: a checkpoint releases what compaction (and everything before it) wrote
+        // there, which would otherwise stay until the log had grown by `checkpoint_bytes`.
+        self.checkpoint()?;
         Ok(CompactReport {
             bytes_before,
             bytes_after: self.data_bytes()?,

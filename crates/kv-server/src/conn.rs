@@ -155,7 +155,7 @@ pub async fn serve(
             };
             let n = tokio::select! {
                 n = read => n,
-                _ = shutdown.changed() => break,
+                _ = shutdown.wait_for(|stopping| *stopping) => break,
             };
             match n {
                 Ok(Ok(0)) | Ok(Err(_)) => break, // gone, or reset

@@ -194,6 +194,8 @@ impl Server {
     pub async fn run(self) -> std::io::Result<()> {
         let Server { listener, shared } = self;
         // Every connection holds a sender; when they are all gone, `all_done` yields None.
+        // (`wait_for`, not `changed`, below: a shutdown asked for before this line, between
+        // `bind` and `run`, must not be missed — a test found that race.)
         let (done, mut all_done) = mpsc::channel::<()>(1);
         let mut shutdown = shared.shutdown.subscribe();
         let sweeping = Arc::new(AtomicBool::new(false));
@@ -203,14 +205,14 @@ impl Server {
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((socket, addr)) => admit(&shared, socket, addr, &done, &shutdown).await,
+                    Ok((socket, addr)) => admit(&shared, socket, addr, &done).await,
                     Err(e) => {
                         // Out of file descriptors, or the like: back off a little, go on.
                         tracing::warn!("accept failed: {e}");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
-                _ = shutdown.changed() => break,
+                _ = shutdown.wait_for(|stopping| *stopping) => break,
                 _ = sweep.tick(), if !interval.is_zero() => start_sweep(&shared, &sweeping),
             }
         }
@@ -234,7 +236,6 @@ async fn admit(
     mut socket: TcpStream,
     addr: SocketAddr,
     done: &mpsc::Sender<()>,
-    shutdown: &watch::Receiver<bool>,
 ) {
     shared.stats.connections.fetch_add(1, SeqCst);
     let limit = shared.config.read().maxclients;
@@ -251,7 +252,8 @@ async fn admit(
         return;
     }
     let _ = socket.set_nodelay(true);
-    let (shared, done, shutdown) = (Arc::clone(shared), done.clone(), shutdown.clone());
+    let (shared, done) = (Arc::clone(shared), done.clone());
+    let shutdown = shared.shutdown.subscribe();
     tokio::spawn(async move {
         crate::conn::serve(socket, addr, &shared, shutdown).await;
         shared.clients.fetch_sub(1, SeqCst);

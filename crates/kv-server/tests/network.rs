@@ -201,3 +201,12 @@ fn requests_pipelined_after_auth_get_the_full_limits() {
     );
     assert_eq!(exchange(&mut s, &request, 10), b"+OK\r\n+OK\r\n");
 }
+
+#[test]
+fn a_shutdown_asked_for_before_the_server_runs_is_not_missed() {
+    // The handle exists (and may be used) before `run` starts waiting for it: a server
+    // that subscribed to the shutdown signal only then missed it and never stopped.
+    for _ in 0..20 {
+        TestServer::default_config().stop();
+    }
+}

@@ -6,8 +6,8 @@ use kv_file::BlockId;
 use kv_tx::{LockMode, PageRead, Transaction, PAGE_LSN_SIZE};
 
 use crate::btree::{BTree, MAX_DEPTH};
-use crate::node::{leaf_value, search, Node, Step};
-use crate::page::{Kind, Meta, PageBuf, COUNT, HEADER_END, LINK};
+use crate::node::{child_in, leaf_value, search, Node, Step};
+use crate::page::{Kind, Meta, PageBuf, COUNT};
 use crate::{Error, Result};
 
 /// The lock every operation of a read-write transaction takes, shared, on the tree as a
@@ -41,21 +41,8 @@ fn route(page: &[u8], target: Target<'_>) -> std::result::Result<Option<u64>, St
             Step::Leaf(_) => Ok(None),
         },
         _ if !internal => Ok(None),
-        Target::First => Ok(Some(LE::read_u64(&page[LINK..]))),
-        Target::Last => {
-            let count = usize::from(LE::read_u16(&page[COUNT..]));
-            if count == 0 {
-                return Ok(Some(LE::read_u64(&page[LINK..])));
-            }
-            let slot = HEADER_END + 2 * (count - 1);
-            let at = page
-                .get(slot..slot + 2)
-                .map(|s| usize::from(LE::read_u16(s)))
-                .ok_or("the last slot runs past the page")?;
-            page.get(at + 2..at + 10)
-                .map(|c| Some(LE::read_u64(c)))
-                .ok_or_else(|| "the last cell runs past the page".into())
-        }
+        Target::First => child_in(page, 0).map(Some),
+        Target::Last => child_in(page, usize::from(LE::read_u16(&page[COUNT..]))).map(Some),
     }
 }
 
@@ -182,16 +169,31 @@ impl BTree {
 
     /// The value under `key` in leaf `number` (locked already).
     fn leaf_get(&self, tx: &mut impl PageRead, number: u64, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let block = self.block(number);
-        let found = tx.read_page(&block, |page| match search(page, key)? {
-            Step::Leaf(Ok(i)) => leaf_value(page, i).map(Some),
-            Step::Leaf(Err(_)) => Ok(None),
-            Step::Child { .. } => Err("a descent ended on an internal node".to_owned()),
+        let found = self.in_leaf(tx, number, key, |page, found| match found {
+            Ok(i) => leaf_value(page, i).map(Some),
+            Err(_) => Ok(None),
         })?;
-        match found.map_err(|reason| Error::Corrupt { block, reason })? {
+        match found {
             Some(value) => Ok(Some(self.value(tx, &value)?)),
             None => Ok(None),
         }
+    }
+
+    /// What `f` makes of leaf `number` (locked already, read in place) and where `key` is
+    /// or would go in it.
+    fn in_leaf<T>(
+        &self,
+        tx: &mut impl PageRead,
+        number: u64,
+        key: &[u8],
+        f: impl FnOnce(&[u8], std::result::Result<usize, usize>) -> std::result::Result<T, String>,
+    ) -> Result<T> {
+        let block = self.block(number);
+        let found = tx.read_page(&block, |page| match search(page, key)? {
+            Step::Leaf(found) => f(page, found),
+            Step::Child { .. } => Err("a descent ended on an internal node".to_owned()),
+        })?;
+        found.map_err(|reason| Error::Corrupt { block, reason })
     }
 
     /// Leaf `number` for a change (locked exclusively already): where `key` is or would go,
@@ -202,13 +204,10 @@ impl BTree {
         number: u64,
         key: &[u8],
     ) -> Result<(std::result::Result<usize, usize>, PageBuf)> {
-        let block = self.block(number);
-        let capacity = self.limits.capacity;
-        let found = tx.read_page(&block, |page| match search(page, key)? {
-            Step::Leaf(found) => Ok((found, PageBuf::copy_of(block.clone(), page, capacity))),
-            Step::Child { .. } => Err("a descent ended on an internal node".to_owned()),
-        })?;
-        found.map_err(|reason| Error::Corrupt { block, reason })
+        let (block, capacity) = (self.block(number), self.limits.capacity);
+        self.in_leaf(tx, number, key, |page, found| {
+            Ok((found, PageBuf::copy_of(block, page, capacity)))
+        })
     }
 
     /// The leaf-level lock for a change: the way down, the leaf locked exclusively.

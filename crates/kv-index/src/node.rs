@@ -363,15 +363,28 @@ pub fn search(page: &[u8], key: &[u8]) -> std::result::Result<Step, String> {
     }
     // Internal: child `pos` covers keys from separator `pos - 1` (included) on.
     let pos = exact.map_or(lo, |i| i + 1);
-    let child = if pos == 0 {
-        LE::read_u64(&page[LINK..])
-    } else {
-        let at = usize::from(LE::read_u16(&page[HEADER_END + 2 * (pos - 1)..]));
-        LE::read_u64(&page[at + 2..])
-    };
-    Ok(Step::Child { pos, child })
+    Ok(Step::Child {
+        pos,
+        child: child_in(page, pos)?,
+    })
 }
 // ANCHOR_END: search
+
+/// Child `pos` of an internal node's page, read in place (0: `first`, `i + 1`: the child of
+/// separator `i`), its slot and cell checked against the page.
+pub fn child_in(page: &[u8], pos: usize) -> std::result::Result<u64, String> {
+    if pos == 0 {
+        return Ok(LE::read_u64(&page[LINK..]));
+    }
+    let slot = HEADER_END + 2 * (pos - 1);
+    let at = page
+        .get(slot..slot + 2)
+        .map(|s| usize::from(LE::read_u16(s)))
+        .ok_or_else(|| format!("slot {} runs past the page", pos - 1))?;
+    page.get(at + 2..at + 10)
+        .map(LE::read_u64)
+        .ok_or_else(|| format!("cell {} runs past the page", pos - 1))
+}
 
 /// Writes a leaf cell (without its slot) into `cell`, which is exactly its size. (Hash
 /// buckets use the same cell.)

@@ -138,7 +138,7 @@ impl BTree {
     }
 
     /// A value's bytes, from the cell or its overflow chain.
-    pub(crate) fn value(&self, tx: &mut impl PageRead, value: &Value) -> Result<Vec<u8>> {
+    pub(crate) fn value(&self, tx: &mut impl PageRead, value: Value) -> Result<Vec<u8>> {
         read_value(tx, &self.file, value)
     }
 
@@ -230,12 +230,16 @@ impl BTree {
         value: Value,
         want: bool,
     ) -> Result<Option<Vec<u8>>> {
+        let chain = match value {
+            Value::Overflow { first, .. } => Some(first),
+            Value::Inline(_) => None,
+        };
         let bytes = if want {
-            Some(self.value(tx, &value)?)
+            Some(self.value(tx, value)?)
         } else {
             None
         };
-        if let Value::Overflow { first, .. } = value {
+        if let Some(first) = chain {
             let meta = meta.get(self, tx)?;
             free_chain(tx, meta, &self.file, first)?;
         }

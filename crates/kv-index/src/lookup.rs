@@ -69,11 +69,14 @@ impl BTree {
     ) -> Result<Vec<u64>> {
         tx.lock_shared(&self.block(TREE_LOCK))?;
         for _ in 0..MAX_RESTARTS {
-            // The root pointer, and the (page, LSN) of each inner node passed. (Not the meta
-            // page's LSN: every allocation changes it, and would restart every descent.)
-            let mut seen = Vec::with_capacity(8);
+            // The root pointer, and the LSN of each inner node passed, `lsns[i]` that of
+            // `path[i]` (on the stack: a descent allocates nothing but the path it returns).
+            // Not the meta page's LSN: every allocation changes it, and would restart every
+            // descent.
+            let mut lsns = [0u64; MAX_DEPTH + 1];
             let root = self.peek_root(tx)?;
-            let mut path = vec![root];
+            let mut path = Vec::with_capacity(8);
+            path.push(root);
             let mut number = root;
             let mut broken = None;
             loop {
@@ -83,7 +86,7 @@ impl BTree {
                 }
                 match self.peek(tx, number, |page| route(page, target)) {
                     Ok((lsn, Some(child))) => {
-                        seen.push((number, lsn));
+                        lsns[path.len() - 1] = lsn;
                         path.push(child);
                         number = child;
                     }
@@ -99,7 +102,10 @@ impl BTree {
             if broken.is_none() {
                 lock_leaf(tx, &self.block(number))?;
             }
-            if tx.sees_changes() && (self.peek_root(tx)? != root || !self.still(tx, &seen)?) {
+            let inner = path.len() - 1;
+            if tx.sees_changes()
+                && (self.peek_root(tx)? != root || !self.still(tx, &path[..inner], &lsns)?)
+            {
                 continue;
             }
             if let Some(e) = broken {
@@ -118,9 +124,9 @@ impl BTree {
             .1)
     }
 
-    /// Whether every page in `seen` still has the LSN noted.
-    fn still(&self, tx: &mut impl PageRead, seen: &[(u64, u64)]) -> Result<bool> {
-        for &(number, lsn) in seen {
+    /// Whether every page in `pages` still has the LSN noted in `lsns`.
+    fn still(&self, tx: &mut impl PageRead, pages: &[u64], lsns: &[u64]) -> Result<bool> {
+        for (&number, &lsn) in pages.iter().zip(lsns) {
             let (now, ()) = self.peek(tx, number, |_| Ok(()))?;
             if now != lsn {
                 return Ok(false);
@@ -174,7 +180,7 @@ impl BTree {
             Err(_) => Ok(None),
         })?;
         match found {
-            Some(value) => Ok(Some(self.value(tx, &value)?)),
+            Some(value) => Ok(Some(self.value(tx, value)?)),
             None => Ok(None),
         }
     }

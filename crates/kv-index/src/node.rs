@@ -496,6 +496,21 @@ pub fn leaf_live_bytes(page: &PageBuf) -> std::result::Result<usize, String> {
     Ok(total)
 }
 
+/// The key of cell `i` of the leaf whose payload is `page` (holding `count` cells), every
+/// offset checked: a scan decodes only the cells it reaches, one at a time.
+pub fn leaf_key(page: &[u8], count: usize, i: usize) -> std::result::Result<&[u8], String> {
+    let slot = page
+        .get(HEADER_END + 2 * i..HEADER_END + 2 * i + 2)
+        .ok_or_else(|| format!("slot {i} is outside the page"))?;
+    let at = usize::from(LE::read_u16(slot));
+    if at < HEADER_END + 2 * count || at + LEAF_CELL_HEAD > page.len() {
+        return Err(format!("slot {i} points at {at}, outside the cell area"));
+    }
+    let len = usize::from(LE::read_u16(&page[at..]));
+    page.get(at + LEAF_CELL_HEAD..at + LEAF_CELL_HEAD + len)
+        .ok_or_else(|| format!("cell {i} runs past the page"))
+}
+
 /// The value of cell `i` of the leaf whose payload is `page` (after [`search`] found it).
 pub fn leaf_value(page: &[u8], i: usize) -> std::result::Result<Value, String> {
     let slot = page

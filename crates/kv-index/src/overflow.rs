@@ -76,15 +76,16 @@ pub fn read_chain(tx: &mut impl PageRead, file: &str, first: u64, len: usize) ->
     Ok(value)
 }
 
-/// A stored value's bytes: from the cell, or read from its overflow chain in `file`.
+/// A stored value's bytes: from the cell (taken, not copied again), or read from its
+/// overflow chain in `file`.
 pub fn read_value(
     tx: &mut impl PageRead,
     file: &str,
-    value: &crate::node::Value,
+    value: crate::node::Value,
 ) -> Result<Vec<u8>> {
     match value {
-        crate::node::Value::Inline(v) => Ok(v.clone()),
-        crate::node::Value::Overflow { first, len } => read_chain(tx, file, *first, *len as usize),
+        crate::node::Value::Inline(v) => Ok(v),
+        crate::node::Value::Overflow { first, len } => read_chain(tx, file, first, len as usize),
     }
 }
 

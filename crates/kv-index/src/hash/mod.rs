@@ -365,7 +365,7 @@ impl HashIndex {
     }
 
     /// A value's bytes, from the cell or its overflow chain.
-    fn value(&self, tx: &mut impl PageRead, value: &Value) -> Result<Vec<u8>> {
+    fn value(&self, tx: &mut impl PageRead, value: Value) -> Result<Vec<u8>> {
         read_value(tx, &self.file, value)
     }
 
@@ -380,7 +380,7 @@ impl HashIndex {
         let head = self.head(tx)?;
         let number = self.bucket_for(tx, &head, (self.hash)(key))?;
         match self.find(tx, &head, number, key)? {
-            Some(value) => Ok(Some(self.value(tx, &value)?)),
+            Some(value) => Ok(Some(self.value(tx, value)?)),
             None => Ok(None),
         }
     }
@@ -618,12 +618,16 @@ impl HashIndex {
         value: Value,
         want: bool,
     ) -> Result<Option<Vec<u8>>> {
+        let chain = match value {
+            Value::Overflow { first, .. } => Some(first),
+            Value::Inline(_) => None,
+        };
         let bytes = if want {
-            Some(self.value(tx, &value)?)
+            Some(self.value(tx, value)?)
         } else {
             None
         };
-        if let Value::Overflow { first, .. } = value {
+        if let Some(first) = chain {
             free_chain(tx, meta, &self.file, first)?;
         }
         Ok(bytes)

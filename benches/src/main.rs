@@ -1,10 +1,13 @@
-//! `kv-bench`: KanthorKV, redb, sled and SQLite on the same workloads, in one run — a table
+//! `kv-bench`: KanthorKV, redb, sled, SQLite and fjall on the same workloads, in one run — a table
 //! of times, each with its ratio to KanthorKV, and a CSV of the same.
 //!
 //! ```sh
 //! cargo run --release -p kv-bench               # redb's sizes: 1,000,000 entries (minutes)
 //! cargo run --release -p kv-bench -- --quick    # a smoke run (CI runs it)
 //! ```
+//!
+//! RocksDB is not among the stores: its C++ library takes many minutes to build on CI's two
+//! cores, longer than every other store together; fjall stands in as the LSM tree.
 
 mod store;
 mod stores;
@@ -28,7 +31,7 @@ struct Args {
     /// Where the CSV goes.
     #[arg(long, default_value = "target/kv-bench.csv")]
     csv: PathBuf,
-    /// Only these stores (kanthorkv, redb, sled, sqlite); all by default.
+    /// Only these stores (kanthorkv, redb, sled, sqlite, fjall); all by default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -39,11 +42,12 @@ fn main() {
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let mut results: Vec<(&'static str, Vec<Figure>)> = Vec::new();
     type Open = fn(&std::path::Path) -> Box<dyn Store>;
-    let stores: [(&str, Open); 4] = [
+    let stores: [(&str, Open); 5] = [
         ("kanthorkv", |d| Box::new(stores::kanthor::Kanthor::open(d))),
         ("redb", |d| Box::new(stores::redb_store::Redb::open(d))),
         ("sled", |d| Box::new(stores::sled_store::Sled::open(d))),
         ("sqlite", |d| Box::new(stores::sqlite::Sqlite::open(d))),
+        ("fjall", |d| Box::new(stores::fjall_store::Fjall::open(d))),
     ];
     for (name, open) in stores {
         if !wanted(name) {
@@ -141,6 +145,7 @@ mod tests {
             Box::new(stores::redb_store::Redb::open(&mkdir(&dir, "1"))),
             Box::new(stores::sled_store::Sled::open(&mkdir(&dir, "2"))),
             Box::new(stores::sqlite::Sqlite::open(&mkdir(&dir, "3"))),
+            Box::new(stores::fjall_store::Fjall::open(&mkdir(&dir, "4"))),
         ]
         .into_iter()
         .enumerate()

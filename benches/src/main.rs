@@ -1,5 +1,5 @@
 //! `kv-bench`: KanthorKV, redb, sled, SQLite and fjall on the same workloads, in one run — a
-//! table of times, each with its ratio to KanthorKV, and a CSV of the same.
+//! table of times, each with its ratio to KanthorKV, a CSV of the same, and an SVG chart.
 //! Beside each store's durable writes, the disk's own floor: a bare file appended to and
 //! `fdatasync`ed as often.
 //!
@@ -11,6 +11,7 @@
 //! RocksDB is not among the stores: its C++ library takes many minutes to build on CI's two
 //! cores, longer than every other store together; fjall stands in as the LSM tree.
 
+mod chart;
 mod report;
 mod store;
 mod stores;
@@ -33,6 +34,9 @@ struct Args {
     /// Where the CSV goes.
     #[arg(long, default_value = "target/kv-bench.csv")]
     csv: PathBuf,
+    /// Where the SVG chart goes (the book's is book/src/img/kv-bench.svg, from a full run).
+    #[arg(long, default_value = "target/kv-bench.svg")]
+    chart: PathBuf,
     /// Only these stores (kanthorkv, redb, sled, sqlite, fjall); all by default. Ratios are
     /// to the first one run.
     #[arg(long, value_delimiter = ',')]
@@ -73,6 +77,8 @@ fn main() {
     report::print(size, &results);
     report::write_csv(&args.csv, &results).expect("write the CSV");
     eprintln!("CSV: {}", args.csv.display());
+    chart::draw(&args.chart, &results).expect("draw the chart");
+    eprintln!("chart: {}", args.chart.display());
 }
 
 #[cfg(test)]
@@ -111,6 +117,15 @@ mod tests {
         assert!(
             csv.contains("kanthorkv,\"random reads, 2 threads\","),
             "{csv}"
+        );
+
+        let svg = dir.path().join("out/bench.svg");
+        chart::draw(&svg, &results).unwrap();
+        let svg = std::fs::read_to_string(svg).unwrap();
+        assert!(svg.contains("<rect") && svg.contains("fjall"), "{svg}");
+        assert!(
+            svg.contains("individual writes,"),
+            "workload names under the bars"
         );
     }
 }

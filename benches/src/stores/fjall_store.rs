@@ -37,8 +37,11 @@ impl Fjall {
     }
 }
 
+/// A write transaction: the batch being filled, committed durably at the end.
 struct W<'a> {
+    /// The puts and removes so far, applied atomically by `commit`.
     batch: fjall::OwnedWriteBatch,
+    /// Where they go.
     keyspace: &'a Keyspace,
 }
 
@@ -51,8 +54,11 @@ impl Writer for W<'_> {
     }
 }
 
+/// A read transaction: every read at one point in time.
 struct R<'a> {
+    /// The point in time, held until the transaction ends.
     snapshot: Snapshot,
+    /// Where the reads look.
     keyspace: &'a Keyspace,
 }
 

@@ -30,7 +30,9 @@ impl Kanthor {
 /// A write transaction and its first error: the rest of the work is skipped, and the error
 /// handed to `Db::transaction`, which retries the transaction if it can.
 struct W<'a, 'db> {
+    /// The transaction the puts and deletes go to.
     tx: &'a mut Txn<'db>,
+    /// The first error, after which the rest of the work is skipped.
     failed: Option<kv_db::Error>,
 }
 

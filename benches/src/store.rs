@@ -34,7 +34,9 @@ pub trait Store: Sync {
     fn compact(&self) -> bool;
 }
 
-/// Bytes of every file under `dir`.
+/// Bytes the files under `dir` take on disk: blocks allocated, not lengths, so that a file
+/// preallocated sparse (fjall's 64 MiB journal, of which a few MiB are written) counts for
+/// what it holds.
 pub fn disk_usage(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -43,7 +45,20 @@ pub fn disk_usage(dir: &Path) -> u64 {
         .filter_map(Result::ok)
         .map(|e| match e.file_type() {
             Ok(t) if t.is_dir() => disk_usage(&e.path()),
-            _ => e.metadata().map_or(0, |m| m.len()),
+            _ => e.metadata().map_or(0, |m| allocated(&m)),
         })
         .sum()
+}
+
+/// Bytes of the blocks allocated to a file (its length where blocks are not known).
+fn allocated(m: &std::fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        m.blocks() * 512 // st_blocks is in 512-byte units, whatever the file system's block
+    }
+    #[cfg(not(unix))]
+    {
+        m.len()
+    }
 }

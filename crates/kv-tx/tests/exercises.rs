@@ -52,15 +52,21 @@ fn exercise_5_2_a_write_that_changes_nothing_is_not_logged() {
     tx.commit().unwrap();
 }
 
-/// Exercise 5.3: the first change of a page after a checkpoint logs the whole page (4 KiB
-/// here) even when most of it is zeroes. Log the image without its zero "hole" (as
-/// PostgreSQL does), and keep torn-page repair working (the crash test must still pass).
+/// Exercise 5.3: the first change of a page after a checkpoint logs the page (less its zero
+/// hole): for a full page, 4 KiB on the commit's path for an 8-byte change — chapter 10
+/// measures what it costs a durable single-put commit. Protect pages from tearing the way
+/// InnoDB does instead: write each batch of dirty pages to a doublewrite file and sync it
+/// before writing them in place; at recovery, a page whose checksum fails is restored from
+/// there. Then drop the page images, and keep the crash test passing.
 #[test]
-#[ignore = "exercise 5.3: compact full-page images"]
-fn exercise_5_3_page_images_leave_out_the_zeroes() {
+#[ignore = "exercise 5.3: a doublewrite buffer instead of full-page images"]
+fn exercise_5_3_a_full_page_changed_after_a_checkpoint_logs_only_the_change() {
     let db = open(Durability::Sync);
     let mut tx = db.begin().unwrap();
     let block = tx.append("t").unwrap();
+    for offset in (8..4000).step_by(8) {
+        tx.set_u64(&block, offset, u64::MAX).unwrap(); // no zeroes to leave out
+    }
     tx.commit().unwrap();
     db.checkpoint().unwrap();
     let end = db.log().end_lsn();

@@ -5,6 +5,10 @@
 
 use std::path::Path;
 
+/// The page cache every store is given: redb's and sled's default, so that no store reads
+/// from the OS where another reads from its own memory (a million entries fill ~250 MiB).
+pub const CACHE_BYTES: usize = 1 << 30;
+
 /// Puts and deletes inside one write transaction.
 pub trait Writer {
     /// Stores `value` under `key`.

@@ -24,10 +24,10 @@ pub struct Fjall {
 }
 
 impl Fjall {
-    /// Opens (creates) the database in `dir`, with a 256 MiB block cache like the others'.
+    /// Opens (creates) the database in `dir`, with the block cache every store gets.
     pub fn open(dir: &Path) -> Fjall {
         let db = Database::builder(dir.join("fjall"))
-            .cache_size(256 << 20)
+            .cache_size(crate::store::CACHE_BYTES as u64)
             .open()
             .expect("open fjall");
         let keyspace = db

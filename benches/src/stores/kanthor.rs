@@ -8,7 +8,7 @@ use kv_db::{Db, Durability, Options, Txn};
 
 use crate::store::{Reader, Store, Writer};
 
-/// KanthorKV with a 256 MiB cache (the others' order of magnitude), every commit durable.
+/// KanthorKV with the same cache as every store (`CACHE_BYTES`), every commit durable.
 pub struct Kanthor {
     db: Db,
 }
@@ -17,7 +17,7 @@ impl Kanthor {
     /// Opens (creates) the database in `dir`.
     pub fn open(dir: &Path) -> Kanthor {
         let options = Options {
-            cache_pages: 1 << 16,
+            cache_pages: crate::store::CACHE_BYTES / 4096,
             durability: Durability::Sync,
             ..Options::default()
         };

@@ -16,7 +16,10 @@ pub struct Redb {
 impl Redb {
     /// Creates the database file in `dir`.
     pub fn open(dir: &Path) -> Redb {
-        let db = Database::create(dir.join("redb.db")).expect("create redb");
+        let db = redb::Builder::new()
+            .set_cache_size(crate::store::CACHE_BYTES)
+            .create(dir.join("redb.db"))
+            .expect("create redb");
         Redb {
             db: std::sync::Mutex::new(db),
         }

@@ -16,7 +16,7 @@ impl Sled {
         Sled {
             db: sled::Config::new()
                 .path(dir.join("sled"))
-                .cache_capacity(256 << 20)
+                .cache_capacity(crate::store::CACHE_BYTES as u64)
                 .open()
                 .expect("open sled"),
         }

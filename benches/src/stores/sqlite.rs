@@ -62,6 +62,9 @@ fn connect(path: &Path) -> Connection {
     conn.busy_timeout(BUSY_TIMEOUT).expect("busy_timeout");
     conn.pragma_update(None, "synchronous", "FULL")
         .expect("FULL");
+    // Its page cache, in KiB when negative: the same size as every store's.
+    conn.pragma_update(None, "cache_size", -((crate::store::CACHE_BYTES / 1024) as i64))
+        .expect("cache_size");
     conn
 }
 

@@ -77,17 +77,18 @@ struct LeafWalk {
 
 impl LeafWalk {
     /// A walk bounded by the tree's size: a walk visiting more leaves than the tree has
-    /// blocks is going round a cycle (a damaged link). Call it once the descent has locked
-    /// the tree (shared): no compaction can then be lowering the high-water mark.
-    fn new(tree: &BTree, tx: &mut impl PageRead, reverse: bool) -> Result<LeafWalk> {
-        let budget = tree.peek_high_water(tx)?;
-        Ok(LeafWalk {
+    /// blocks is going round a cycle (a damaged link). The size is read at the first step to
+    /// another leaf — most short ranges never take one, and the meta page was one page in
+    /// four of a range read of 10 — which is after the descent locked the tree (shared): no
+    /// compaction can then be lowering the high-water mark.
+    fn new(reverse: bool) -> LeafWalk {
+        LeafWalk {
             current: 0,
-            budget,
-            allowed: budget,
+            budget: 0,
+            allowed: 0,
             visited_before: 0,
             reverse,
-        })
+        }
     }
 
     /// Reads leaf `number`, checks it links back, and returns it and the next link.
@@ -209,7 +210,7 @@ impl BTree {
     /// that one page — and lock it — serializing all writers.
     pub fn len(&self, tx: &mut impl PageRead) -> Result<u64> {
         let mut number = self.leftmost_leaf(tx)?;
-        let mut walk = LeafWalk::new(self, tx, false)?;
+        let mut walk = LeafWalk::new(false);
         let mut count = 0;
         while number != 0 {
             let (leaf, next) = walk.visit(self, tx, number)?;
@@ -257,7 +258,7 @@ impl<'t, T: PageRead> Range<'t, T> {
         };
         let path = tree.descend(tx, to, |tx, b| tx.lock_shared(b))?;
         let number = path[path.len() - 1];
-        let mut walk = LeafWalk::new(tree, tx, reverse)?;
+        let mut walk = LeafWalk::new(reverse);
         let (leaf, link) = match Leaf::read(tree, tx, number)? {
             Some((leaf, prev, next)) => {
                 walk.current = number;

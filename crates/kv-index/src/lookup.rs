@@ -36,11 +36,11 @@ fn route(page: &[u8], target: Target<'_>) -> std::result::Result<Option<u64>, St
         other => return Err(format!("expected a B+tree node, found page kind {other:?}")),
     };
     match target {
+        _ if !internal => Ok(None),
         Target::Key(key) => match search(page, key)? {
             Step::Child { child, .. } => Ok(Some(child)),
-            Step::Leaf(_) => Ok(None),
+            Step::Leaf(_) => Err("an internal node searched as a leaf".to_owned()),
         },
-        _ if !internal => Ok(None),
         Target::First => child_in(page, 0).map(Some),
         Target::Last => child_in(page, usize::from(LE::read_u16(&page[COUNT..]))).map(Some),
     }
@@ -67,6 +67,20 @@ impl BTree {
         target: Target<'_>,
         lock_leaf: impl Fn(&mut R, &BlockId) -> kv_tx::Result<()>,
     ) -> Result<Vec<u64>> {
+        self.descend_seeing_leaf(tx, target, lock_leaf, |_| {})
+    }
+
+    /// [`descend`](Self::descend), showing `at_leaf` the leaf's page as the descent found
+    /// it — before the leaf was locked: only a reader whose pages never change
+    /// (`!sees_changes()`, a snapshot) may keep what it saw there instead of reading the
+    /// leaf a second time.
+    pub(crate) fn descend_seeing_leaf<R: PageRead>(
+        &self,
+        tx: &mut R,
+        target: Target<'_>,
+        lock_leaf: impl Fn(&mut R, &BlockId) -> kv_tx::Result<()>,
+        mut at_leaf: impl FnMut(&[u8]),
+    ) -> Result<Vec<u64>> {
         tx.lock_shared(&self.block(TREE_LOCK))?;
         for _ in 0..MAX_RESTARTS {
             // The root pointer, and the LSN of each inner node passed, `lsns[i]` that of
@@ -84,7 +98,15 @@ impl BTree {
                     broken = Some(self.too_deep()); // a cycle through pages freed meanwhile?
                     break;
                 }
-                match self.peek(tx, number, |page| route(page, target)) {
+                let at_leaf = &mut at_leaf;
+                let routed = self.peek(tx, number, |page| {
+                    let child = route(page, target);
+                    if let Ok(None) = child {
+                        at_leaf(page);
+                    }
+                    child
+                });
+                match routed {
                     Ok((lsn, Some(child))) => {
                         lsns[path.len() - 1] = lsn;
                         path.push(child);
@@ -158,8 +180,35 @@ impl BTree {
     // ANCHOR: get
     /// The value stored under `key`, if any.
     pub fn get(&self, tx: &mut impl PageRead, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let path = self.descend(tx, Target::Key(key), |tx, b| tx.lock_shared(b))?;
-        self.leaf_get(tx, path[path.len() - 1], key)
+        // A snapshot's leaf cannot change after the descent saw it: search it there and
+        // then, instead of pinning it a second time (the same page, another pin, latch and
+        // version lookup).
+        let mut seen = None;
+        let path = self.descend_seeing_leaf(
+            tx,
+            Target::Key(key),
+            |tx, b| tx.lock_shared(b),
+            |page| {
+                seen = Some(match search(page, key) {
+                    Ok(Step::Leaf(Ok(i))) => leaf_value(page, i).map(Some),
+                    Ok(Step::Leaf(Err(_))) => Ok(None),
+                    Ok(Step::Child { .. }) => Err("a leaf searched as an internal node".into()),
+                    Err(e) => Err(e),
+                });
+            },
+        )?;
+        let leaf = path[path.len() - 1];
+        match seen {
+            Some(found) if !tx.sees_changes() => match found {
+                Ok(Some(value)) => Ok(Some(self.value(tx, value)?)),
+                Ok(None) => Ok(None),
+                Err(reason) => Err(Error::Corrupt {
+                    block: self.block(leaf),
+                    reason,
+                }),
+            },
+            _ => self.leaf_get(tx, leaf, key),
+        }
     }
     // ANCHOR_END: get
 

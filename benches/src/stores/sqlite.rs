@@ -63,8 +63,12 @@ fn connect(path: &Path) -> Connection {
     conn.pragma_update(None, "synchronous", "FULL")
         .expect("FULL");
     // Its page cache, in KiB when negative: the same size as every store's.
-    conn.pragma_update(None, "cache_size", -((crate::store::CACHE_BYTES / 1024) as i64))
-        .expect("cache_size");
+    conn.pragma_update(
+        None,
+        "cache_size",
+        -((crate::store::CACHE_BYTES / 1024) as i64),
+    )
+    .expect("cache_size");
     conn
 }
 

@@ -8,7 +8,8 @@
 //! ```text
 //!   client ──TCP──▶ conn::serve (one tokio task per connection)
 //!                     read ─▶ parse::parse_request (every complete request buffered)
-//!                     spawn_blocking: conn::execute each ─▶ commands::* ─▶ store ─▶ kv-db
+//!                     spawn_blocking (snapshot reads: inline): conn::execute each
+//!                       ─▶ commands::* ─▶ store ─▶ kv-db
 //!                     encode every reply ─▶ one write (pipelining)
 //! ```
 //!
@@ -50,6 +51,9 @@
 //!   made them (another connection's cursor is refused).
 //! - FLUSHDB and FLUSHALL delete key by key, in one transaction.
 //! - A command that fails inside EXEC on a database limit rolls the whole EXEC back.
+//! - A batch of snapshot reads runs on the connection's async task, not a blocking thread: a
+//!   long MGET, or a read that misses the cache and goes to disk, holds up the other
+//!   connections served by that runtime thread meanwhile.
 
 pub mod clock;
 pub mod commands;

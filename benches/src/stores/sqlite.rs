@@ -143,7 +143,7 @@ impl Store for Sqlite {
     }
     fn compact(&self) -> bool {
         self.with_conn(|conn| {
-            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")
+            conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
                 .expect("vacuum")
         });
         true

@@ -3,7 +3,7 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic "KANTHRKV"
-//!      8     4  format version (u32 LE), currently 1
+//!      8     4  format version (u32 LE), currently 2
 //!     12     4  block size in bytes (u32 LE)
 //!     16     4  flags (u32 LE), 0; reserved
 //!     20     4  CRC-32 of bytes 0..20 (u32 LE)
@@ -19,7 +19,7 @@ pub const HEADER_FILE: &str = "HEADER";
 /// Identifies a KanthorKV directory header.
 pub const HEADER_MAGIC: [u8; 8] = *b"KANTHRKV";
 /// The on-disk format this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes in the header.
 pub const HEADER_SIZE: usize = 24;
 
@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn whole_but_unreadable_headers_are_never_overwritten() {
         for (bytes, expect) in [
-            (with_field(8, 2), "format version 2"),
+            (with_field(8, 1), "format version 1"),
             (with_field(16, 1), "unknown flags"),
             (with_field(12, 1000), "block size 1000"),
         ] {

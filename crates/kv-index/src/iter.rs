@@ -98,8 +98,9 @@ impl LeafWalk {
             reason: reason.into(),
         };
         if self.budget == 0 {
-            // Longer than the tree was when the walk began: it may have grown meanwhile (the
-            // mark was read without a lock), so look again before calling it a cycle.
+            // The first step to another leaf, or longer than the tree was when the mark was
+            // last read: it may have grown meanwhile (the mark is read without a lock), so
+            // read it (again) before calling the walk a cycle.
             self.visited_before += self.allowed;
             let now = tree.peek_high_water(tx)?;
             if now <= self.visited_before {

@@ -182,7 +182,11 @@ impl BTree {
     pub fn get(&self, tx: &mut impl PageRead, key: &[u8]) -> Result<Option<Vec<u8>>> {
         // A snapshot's leaf cannot change after the descent saw it: search it there and
         // then, instead of pinning it a second time (the same page, another pin, latch and
-        // version lookup).
+        // version lookup). A read-write transaction reads it again under its lock.
+        if tx.sees_changes() {
+            let path = self.descend(tx, Target::Key(key), |tx, b| tx.lock_shared(b))?;
+            return self.leaf_get(tx, path[path.len() - 1], key);
+        }
         let mut seen = None;
         let path = self.descend_seeing_leaf(
             tx,
@@ -199,15 +203,13 @@ impl BTree {
         )?;
         let leaf = path[path.len() - 1];
         match seen {
-            Some(found) if !tx.sees_changes() => match found {
-                Ok(Some(value)) => Ok(Some(self.value(tx, value)?)),
-                Ok(None) => Ok(None),
-                Err(reason) => Err(Error::Corrupt {
-                    block: self.block(leaf),
-                    reason,
-                }),
-            },
-            _ => self.leaf_get(tx, leaf, key),
+            Some(Ok(Some(value))) => Ok(Some(self.value(tx, value)?)),
+            Some(Ok(None)) => Ok(None),
+            Some(Err(reason)) => Err(Error::Corrupt {
+                block: self.block(leaf),
+                reason,
+            }),
+            None => self.leaf_get(tx, leaf, key),
         }
     }
     // ANCHOR_END: get

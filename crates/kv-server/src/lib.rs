@@ -51,9 +51,10 @@
 //!   made them (another connection's cursor is refused).
 //! - FLUSHDB and FLUSHALL delete key by key, in one transaction.
 //! - A command that fails inside EXEC on a database limit rolls the whole EXEC back.
-//! - A batch of snapshot reads runs on the connection's async task, not a blocking thread: a
-//!   long MGET, or a read that misses the cache and goes to disk, holds up the other
-//!   connections served by that runtime thread meanwhile.
+//! - A batch of point reads (GET, MGET, EXISTS…) runs on the connection's async task, not a
+//!   blocking thread: a long MGET, or a read that misses the cache and goes to disk (and may
+//!   first write a dirty page back, after an fsync of the log), holds up the other
+//!   connections of that runtime thread meanwhile.
 
 pub mod clock;
 pub mod commands;

@@ -200,6 +200,12 @@ impl Store {
         self.clock.now_ms()
     }
 
+    /// Whether numbered database `n` has been used already (its keyspaces open): reading it
+    /// then cannot create anything.
+    pub fn is_open(&self, n: u32) -> bool {
+        matches!(self.spaces.read().get(n as usize), Some(Some(_)))
+    }
+
     /// Numbered database `n`, its keyspaces created (each in a transaction of its own) if
     /// this is its first use. Call it before beginning a snapshot that will read it: a
     /// snapshot cannot see a keyspace created after it began.

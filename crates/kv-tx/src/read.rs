@@ -38,9 +38,9 @@ pub trait PageRead {
 
     /// Whether pages can change under this reader (a read-write transaction's lock-free
     /// reads, `peek_page`); a snapshot's never do, so what it read needs no second look.
-    fn sees_changes(&self) -> bool {
-        false
-    }
+    /// No default: a reader that wrongly answered `false` would skip the checks that make
+    /// lock-free descents safe.
+    fn sees_changes(&self) -> bool;
 
     /// Takes a shared lock on `block`, held to the end: what a read-write transaction does
     /// before it reads. A snapshot takes no locks and does nothing.
@@ -178,6 +178,10 @@ impl<'a> ReadTransaction<'a> {
 impl PageRead for ReadTransaction<'_> {
     fn page_capacity(&self) -> usize {
         self.mgr.page_capacity()
+    }
+
+    fn sees_changes(&self) -> bool {
+        false // a snapshot: its pages never change under it
     }
 
     /// The number of blocks in `file` now — **not** as of the snapshot: it counts blocks

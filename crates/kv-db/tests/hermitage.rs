@@ -41,6 +41,8 @@
 //! g1b_read_only          T2 reads 10 throughout (its snapshot), never 101
 //! g1c                    T1's read blocks on T2's write; T2's read closes a cycle:
 //!                        T2 aborted (deadlock); T1 reads 20 and commits
+//! g1c_rows_sharing_a_page  (rows in one leaf) T2's write blocks on T1's; T1 reads 20,
+//!                        commits; T2 reads 11 — serial T1, T2
 //! otv                    T2 blocks behind T1; T3 blocks behind T2; T3 sees T2 whole (12, 18)
 //! otv_read_only          T3's snapshot (after T1) sees T1 whole (11, 19), before and after T2
 //! pmp                    T2's insert blocks on T1's scan; T1's rescan still finds nothing
@@ -78,8 +80,8 @@ const PATIENCE: Duration = Duration::from_secs(10);
 type Row = (u32, u32);
 
 /// A database holding Hermitage's table, `1 => 10` and `2 => 20`, with rows 1 and 2 in
-/// different leaves.
-fn setup() -> Db {
+/// different leaves (`padding`), or in one.
+fn setup(padding: bool) -> Db {
     let db = Db::open_on(
         MemStorage::new(),
         Options {
@@ -93,7 +95,7 @@ fn setup() -> Db {
     db.transaction(|tx| {
         tx.put(b"1", b"10")?;
         // Padding sorts between "1" and "2": "1." > "1" and < "2".
-        for i in 0..40 {
+        for i in 0..if padding { 40 } else { 0 } {
             tx.put(format!("1.pad{i:03}").as_bytes(), &[b'-'; 60])?;
         }
         tx.put(b"2", b"20")
@@ -237,7 +239,11 @@ struct Script<'scope, 'db> {
 
 /// Runs `script` against a fresh Hermitage table; returns the table as committed after it.
 fn hermitage(script: impl for<'s, 'db> FnOnce(&mut Script<'s, 'db>)) -> Vec<Row> {
-    let db = setup();
+    hermitage_on(setup(true), script)
+}
+
+/// Runs `script` against the table in `db`.
+fn hermitage_on(db: Db, script: impl for<'s, 'db> FnOnce(&mut Script<'s, 'db>)) -> Vec<Row> {
     let (events_tx, events) = channel();
     let observer = events_tx.clone();
     db.tx_manager().locks().set_wait_observer(move |_txn| {
@@ -551,6 +557,26 @@ fn g1c() {
         s.ok(1, Op::Commit);
     });
     assert_eq!(table, [(1, 11), (2, 20)]);
+}
+
+/// G1c again with rows 1 and 2 in one leaf, to show what page locks cost: T2's write of row
+/// 2 already conflicts with T1's write of row 1, so T2 blocks at once (no deadlock); T1
+/// reads 2 => 20 and commits; T2 then writes and reads 1 => 11 — serial order T1, T2.
+/// Stricter than row locks, never weaker.
+#[test]
+fn g1c_rows_sharing_a_page() {
+    let table = hermitage_on(setup(false), |s| {
+        s.rw(1);
+        s.rw(2);
+        s.ok(1, Op::Set(1, 11));
+        s.blocks(2, Op::Set(2, 22));
+        assert_eq!(s.ok(1, Op::Get(2)), [(2, 20)]);
+        s.ok(1, Op::Commit);
+        s.resumes(2);
+        assert_eq!(s.ok(2, Op::Get(1)), [(1, 11)]);
+        s.ok(2, Op::Commit);
+    });
+    assert_eq!(table, [(1, 11), (2, 22)]);
 }
 
 /// OTV, observed transaction vanishes:

@@ -232,8 +232,26 @@ impl TxManager {
             self.horizon.store(redo_from.0, SeqCst);
             (redo_from, active.values().min().copied())
         };
-        self.pool.flush_all()?;
-        self.fm.sync_all()?; // appended blocks too (appends are not logged)
+        // A failed fsync leaves unknown what reached the disk, while the pool has already
+        // marked the pages written clean (and the kernel may have dropped its dirty copies:
+        // PostgreSQL's "fsyncgate"). A later checkpoint would then release log records whose
+        // pages never arrived. So, like a failed commit, it stops the manager until reopened:
+        // recovery then redoes from the last complete checkpoint. (A failed *write* leaves
+        // its page dirty, to be written again: no need to stop.)
+        if let Err(e) = self.pool.flush_all() {
+            if matches!(
+                &e,
+                kv_buffer::Error::File(kv_file::Error::Io { op: "syncing", .. })
+            ) {
+                self.fail(format!("a checkpoint's fsync failed: {e}"));
+            }
+            return Err(e.into());
+        }
+        if let Err(e) = self.fm.sync_all() {
+            // appended blocks too (appends are not logged)
+            self.fail(format!("a checkpoint's fsync failed: {e}"));
+            return Err(e.into());
+        }
         let lsn = self
             .log
             .append(&LogRecord::Checkpoint { redo_from }.encode())?;

@@ -122,7 +122,14 @@ impl Db {
     pub fn open_on(storage: impl Storage, options: Options) -> Result<Db> {
         let mgr = TxManager::open_with(storage, options.tx_options())?;
         let mut tx = mgr.begin()?;
-        let catalog = if tx.size(CATALOG)? == 0 {
+        // A catalog whose creation never committed (the power failed during the very first
+        // open) has blocks but an all-zero meta page once recovery undid it: create it
+        // again, as `BTree::create` allows for such a file.
+        let uncreated = tx.size(CATALOG)? == 0
+            || tx.read_page(&kv_file::BlockId::new(CATALOG, 0), |page| {
+                page[kv_tx::PAGE_LSN_SIZE..].iter().all(|&b| b == 0)
+            })?;
+        let catalog = if uncreated {
             BTree::create(&mut tx, CATALOG)?
         } else {
             BTree::open(&mut tx, CATALOG)?

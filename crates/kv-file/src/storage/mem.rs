@@ -162,7 +162,7 @@ impl Default for MemStorage {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct State {
     files: BTreeMap<String, MemFile>,
     /// Bumped by every crash; handles and locks from an older epoch belong to a dead process.
@@ -177,13 +177,14 @@ struct State {
     stats: MemStorageStats,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct MemFile {
     durable: Vec<u8>,
     current: Vec<u8>,
     pending: Vec<Pending>,
 }
 
+#[derive(Clone)]
 enum Pending {
     Write {
         seq: u64,
@@ -195,7 +196,7 @@ enum Pending {
     },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Fault {
     op: FaultOp,
     /// The index (in the op's own count, from 0) of the first operation to fail.
@@ -215,6 +216,18 @@ impl MemStorage {
         Self {
             inner: Arc::default(),
             epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// An independent copy of the simulated disk as it is at this moment — durable bytes,
+    /// unsynced writes, counters — without its faults: to crash one moment several ways,
+    /// each copy its own, without running the workload up to that moment again.
+    pub fn fork(&self) -> MemStorage {
+        let mut state = self.state().clone();
+        state.faults.clear();
+        Self {
+            inner: Arc::new(Mutex::new(state)),
+            epoch: AtomicU64::new(self.epoch.load(SeqCst)),
         }
     }
 

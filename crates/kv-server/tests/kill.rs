@@ -18,6 +18,9 @@
 //! crashed directory; then a last restart is checked once more and shut down gracefully,
 //! and `check` runs again.
 //!
+//! A second test sends SIGTERM to a server whose log pipe has been closed: it must still
+//! shut down cleanly (it did not; see the test).
+//!
 //! The default run kills the server 100 times; `KV_KILLS=N` asks for N, `KV_SEED=S` replays
 //! a run (the seed is printed). The server is ready when it logs the address it bound
 //! (`--port 0`: no port is guessed, none can be taken by someone else), read from its
@@ -301,4 +304,56 @@ fn check(dir: &Path) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Found while writing this file: with its log pipe closed (`kanthorkv serve | head`, a
+/// log collector restarted), SIGTERM no longer stopped the server. The signal's log line
+/// failed to write, tracing-subscriber reported that with `eprintln!` to the same closed
+/// pipe, which panics — in the task that was about to start the shutdown. The server went
+/// on serving and only SIGKILL could stop it.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_server_even_when_its_log_pipe_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--port", "0", "--dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kanthorkv");
+    // Wait until it listens, then close both ends it logs to.
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the server exited"
+        );
+    }
+    drop(stdout);
+    drop(child.stderr.take());
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(sent.expect("kill(1) runs").success());
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let status = child.wait();
+        let _ = tx.send(());
+        (child, status)
+    });
+    if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+        // Clean up before failing: SIGKILL always works.
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        let _ = waiter.join();
+        panic!("SIGTERM did not stop a server whose log pipe is closed");
+    }
+    let (_, status) = waiter.join().unwrap();
+    assert!(status.unwrap().success(), "a clean shutdown");
+    // It checkpointed on the way out: the directory is sound.
+    check(dir.path());
 }

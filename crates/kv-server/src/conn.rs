@@ -137,11 +137,22 @@ pub async fn serve(
     // Bytes already read but not yet parsed (before AUTH, one request is run at a time).
     let mut unparsed = false;
     let mut output = BytesMut::with_capacity(16 * 1024);
+    // Requests read but not yet run: a batch stops once its replies pass the output
+    // buffer limit, and the rest run after those replies are written (see `run_batch`).
+    let mut backlog: Vec<Vec<Bytes>> = Vec::new();
+    // A protocol error, replied to once the requests before it have run.
+    let mut broken: Option<String> = None;
     loop {
         let authenticated = client.as_ref().is_some_and(|c| c.authenticated);
-        let (timeout, mut limits, query_limit) = {
+        let (timeout, mut limits, query_limit, output_limit) = {
             let config = shared.config.read();
-            (config.timeout, config.limits, config.query_buffer_limit)
+            let c = &config;
+            (
+                c.timeout,
+                c.limits,
+                c.query_buffer_limit,
+                c.output_buffer_limit,
+            )
         };
         if !authenticated {
             // As Redis: before AUTH, small requests only — a stranger must not make the
@@ -149,7 +160,7 @@ pub async fn serve(
             limits.max_args = limits.max_args.min(10);
             limits.max_bulk = limits.max_bulk.min(16 * 1024);
         }
-        if !unparsed {
+        if !unparsed && backlog.is_empty() {
             let read = async {
                 match timeout.is_zero() {
                     true => Ok(socket.read_buf(&mut input).await),
@@ -168,29 +179,34 @@ pub async fn serve(
         }
         unparsed = false;
         // Every complete request already here, then one batch, one write.
-        let mut requests = Vec::new();
-        let mut broken = None;
-        loop {
-            match parser.parse(&mut input, &limits) {
-                Ok(Some(args)) if !authenticated => {
-                    // One at a time until AUTH: the requests after it get the full limits.
-                    requests.push(args);
-                    unparsed = !input.is_empty();
-                    break;
-                }
-                Ok(Some(args)) => requests.push(args),
-                Ok(None) => break,
-                Err(e) => {
-                    broken = Some(match (authenticated, e) {
-                        (false, ProtocolError::InvalidBulkLength) => {
-                            "Protocol error: unauthenticated bulk length".to_owned()
-                        }
-                        (false, ProtocolError::InvalidMultibulkLength) => {
-                            "Protocol error: unauthenticated multibulk length".to_owned()
-                        }
-                        (_, e) => e.to_string(),
-                    });
-                    break;
+        let mut requests = std::mem::take(&mut backlog);
+        if !requests.is_empty() {
+            // The backlog first; what was read after it is parsed once it has run.
+            unparsed = !input.is_empty() && broken.is_none();
+        }
+        if requests.is_empty() && broken.is_none() {
+            loop {
+                match parser.parse(&mut input, &limits) {
+                    Ok(Some(args)) if !authenticated => {
+                        // One at a time until AUTH: the requests after it get the full limits.
+                        requests.push(args);
+                        unparsed = !input.is_empty();
+                        break;
+                    }
+                    Ok(Some(args)) => requests.push(args),
+                    Ok(None) => break,
+                    Err(e) => {
+                        broken = Some(match (authenticated, e) {
+                            (false, ProtocolError::InvalidBulkLength) => {
+                                "Protocol error: unauthenticated bulk length".to_owned()
+                            }
+                            (false, ProtocolError::InvalidMultibulkLength) => {
+                                "Protocol error: unauthenticated multibulk length".to_owned()
+                            }
+                            (_, e) => e.to_string(),
+                        });
+                        break;
+                    }
                 }
             }
         }
@@ -205,27 +221,31 @@ pub async fn serve(
                 // Point reads of a snapshot take no locks: run them here, sparing the
                 // hand-off to a blocking thread and back (two thread wake-ups, a third of a
                 // non-pipelined GET's speed in chapter 10's measurements).
-                let out = run_batch(shared, &mut state, requests);
+                let out = run_batch(shared, &mut state, requests, output_limit);
                 Ok((state, out))
             } else {
                 let batch_shared = Arc::clone(shared);
                 tokio::task::spawn_blocking(move || {
-                    let out = run_batch(&batch_shared, &mut state, requests);
+                    let out = run_batch(&batch_shared, &mut state, requests, output_limit);
                     (state, out)
                 })
                 .await
             };
-            let Ok((back, out)) = ran else {
+            let Ok((back, (out, rest))) = ran else {
                 tracing::error!("connection {id}: the command thread failed; closing");
                 return; // (its WATCHes stay registered: harmless flags, never raised)
             };
             state = back;
+            backlog = rest;
             output.extend_from_slice(&out);
+            let held = output.len() as u64;
+            shared.stats.max_output.fetch_max(held, SeqCst);
         }
-        if let Some(e) = &broken {
+        let failed = backlog.is_empty().then_some(broken.as_ref()).flatten();
+        if let Some(e) = failed {
             Frame::error(format!("ERR {e}")).encode(state.proto, &mut output);
         }
-        let closing = state.closing || broken.is_some();
+        let closing = state.closing || failed.is_some();
         client = Some(state);
         // A client that stops reading must not hold up a shutdown forever: once it begins,
         // the replies get a few seconds more to go out.
@@ -269,7 +289,11 @@ fn point_read(shared: &Shared, client: &Client, args: &[Bytes]) -> bool {
 }
 
 // ANCHOR: run_batch
-/// Runs the requests read in one go, in order, and returns their encoded replies.
+/// Runs the requests read in one go, in order, and returns their encoded replies — and
+/// the requests not run yet, if the replies passed `output_limit` bytes: the connection
+/// writes what it has and runs the rest after, so a client that asks for much and reads
+/// nothing holds the server's memory to the limit plus one reply (its further requests
+/// wait in the socket, then in the client: TCP's flow control is the back-pressure).
 ///
 /// Consecutive write commands share one transaction — one commit, one fsync — instead of one
 /// each: their replies are all sent after that commit, so each is still acknowledged only
@@ -277,10 +301,16 @@ fn point_read(shared: &Shared, client: &Client, args: &[Bytes]) -> bool {
 /// commit). The shared transaction gets one attempt: if it fails — a lost deadlock, or one
 /// bad command — the commands run again one per transaction (each retried on its own), so
 /// one bad command never undoes another.
-fn run_batch(shared: &Shared, client: &mut Client, requests: Vec<Vec<Bytes>>) -> BytesMut {
+fn run_batch(
+    shared: &Shared,
+    client: &mut Client,
+    requests: Vec<Vec<Bytes>>,
+    output_limit: usize,
+) -> (BytesMut, Vec<Vec<Bytes>>) {
     let mut out = BytesMut::new();
     let mut writes: Vec<Vec<Bytes>> = Vec::new();
-    for args in requests {
+    let mut requests = requests.into_iter();
+    while let Some(args) = requests.next() {
         let write = client.multi.is_none()
             && client.authenticated
             && lookup(&args[0]).is_some_and(|s| s.kind == Kind::Write && s.arity_ok(args.len()));
@@ -297,11 +327,14 @@ fn run_batch(shared: &Shared, client: &mut Client, requests: Vec<Vec<Bytes>>) ->
             reply.encode(client.proto, &mut out);
         }
         if client.closing {
-            return out;
+            return (out, Vec::new());
+        }
+        if out.len() >= output_limit {
+            return (out, requests.collect()); // (no writes are pending: run just above)
         }
     }
     run_writes(shared, client, &mut writes, &mut out);
-    out
+    (out, Vec::new())
 }
 
 /// Runs (and empties) `writes` in one transaction; see [`run_batch`].

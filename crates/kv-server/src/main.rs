@@ -152,10 +152,15 @@ fn main() -> ExitCode {
 type Outcome = Result<ExitCode, Box<dyn std::error::Error>>;
 
 fn serve(args: Serve) -> Outcome {
+    // A log line that cannot be written (its pipe closed: `kanthorkv serve | head`, a log
+    // collector restarted) is dropped. By default tracing-subscriber reports the failure
+    // with `eprintln!`, which panics when stderr is that same closed pipe — and the panic
+    // hit whichever task was logging: the signal handler's, so SIGTERM stopped nothing.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .log_internal_errors(false)
         .init();
     let durability = match args.no_sync {
         true => Durability::NoSync,
@@ -191,8 +196,8 @@ fn serve(args: Serve) -> Outcome {
         let handle = server.handle();
         tokio::spawn(async move {
             stop_signal().await;
+            handle.shutdown(); // first: nothing, not even a log line, may stand in its way
             tracing::info!("signal received");
-            handle.shutdown();
         });
         server.run().await
     })?;

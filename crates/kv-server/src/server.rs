@@ -38,6 +38,11 @@ pub struct Config {
     pub limits: Limits,
     /// Bytes of unparsed input a connection may hold (a request not yet complete).
     pub query_buffer_limit: usize,
+    /// Bytes of replies a connection may pile up before they are sent: past it, the
+    /// requests already read wait until the replies so far are written. A client that
+    /// pipelines large GETs and never reads then costs this much (plus one reply), not
+    /// the size of every reply it asked for.
+    pub output_buffer_limit: usize,
     /// How often expired keys are swept (zero: never; reads hide them anyway).
     pub sweep_interval: Duration,
     /// The database directory, reported by CONFIG GET dir and INFO.
@@ -58,6 +63,7 @@ impl Default for Config {
             databases: 16,
             limits: Limits::default(),
             query_buffer_limit: 1 << 30,
+            output_buffer_limit: 1 << 20,
             sweep_interval: Duration::from_millis(100),
             dir: PathBuf::from("."),
             durability: kv_db::Durability::Sync,
@@ -81,6 +87,9 @@ pub struct Stats {
     pub misses: AtomicU64,
     /// Keys removed by the expiry sweep.
     pub expired: AtomicU64,
+    /// The most bytes of replies one connection has held at once (INFO's
+    /// client_recent_max_output_buffer): what the output buffer limit bounds.
+    pub max_output: AtomicU64,
 }
 
 impl Stats {

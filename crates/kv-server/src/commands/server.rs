@@ -225,9 +225,10 @@ pub fn info(cx: &mut Cx<'_, '_, '_>, args: &[Bytes]) -> kv_db::Result<Frame> {
     section(
         "Clients",
         format!(
-            "connected_clients:{}\r\nmaxclients:{}\r\n",
+            "connected_clients:{}\r\nmaxclients:{}\r\nclient_recent_max_output_buffer:{}\r\n",
             shared.clients.load(SeqCst),
-            config.maxclients
+            config.maxclients,
+            shared.stats.max_output.load(SeqCst)
         ),
     );
     section(

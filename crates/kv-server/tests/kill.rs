@@ -26,6 +26,8 @@
 //! (`--port 0`: no port is guessed, none can be taken by someone else), read from its
 //! output: no sleeps anywhere.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -121,13 +123,7 @@ impl Server {
     }
 
     fn client(&self) -> redis::Connection {
-        let client = redis::Client::open(format!("redis://{}/", self.addr)).expect("a URL");
-        let con = client
-            .get_connection_with_timeout(Duration::from_secs(10))
-            .expect("connect");
-        con.set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("a read timeout, so a hang fails the test");
-        con
+        common::connect(&format!("redis://{}/", self.addr))
     }
 
     fn raw(&self) -> TcpStream {

@@ -83,13 +83,7 @@ impl TestServer {
     }
 
     fn client_url(&self, url: &str) -> redis::Connection {
-        let client = redis::Client::open(url).expect("a valid URL");
-        let con = client
-            .get_connection_with_timeout(Duration::from_secs(10))
-            .expect("connect");
-        con.set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("a read timeout, so a hang fails the test");
-        con
+        connect(url)
     }
 
     /// A raw socket, for protocol tests.
@@ -117,6 +111,17 @@ impl Drop for TestServer {
             let _ = thread.join();
         }
     }
+}
+
+/// A `redis` client connection to `url`, with timeouts so that a hang fails the test.
+pub fn connect(url: &str) -> redis::Connection {
+    let client = redis::Client::open(url).expect("a valid URL");
+    let con = client
+        .get_connection_with_timeout(Duration::from_secs(10))
+        .expect("connect");
+    con.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("a read timeout, so a hang fails the test");
+    con
 }
 
 /// Sends `request` raw and reads until `expected` bytes of reply have come (or EOF).

@@ -6,7 +6,7 @@ use kv_file::BlockId;
 use kv_tx::{LockMode, PageRead, Transaction, PAGE_LSN_SIZE};
 
 use crate::btree::{BTree, MAX_DEPTH};
-use crate::node::{child_in, leaf_value, search, Node, Step};
+use crate::node::{child_in, leaf_value, search, Node, Step, Value};
 use crate::page::{Kind, Meta, PageBuf, COUNT};
 use crate::{Error, Result};
 
@@ -26,6 +26,15 @@ pub(crate) enum Target<'k> {
     First,
     /// To the last (rightmost) leaf.
     Last,
+}
+
+/// The value (or overflow reference) under `key` in the leaf whose payload is `page`.
+fn value_in_leaf(page: &[u8], key: &[u8]) -> std::result::Result<Option<Value>, String> {
+    match search(page, key)? {
+        Step::Leaf(Ok(i)) => leaf_value(page, i).map(Some),
+        Step::Leaf(Err(_)) => Ok(None),
+        Step::Child { .. } => Err("a descent ended on an internal node".to_owned()),
+    }
 }
 
 /// The child of an internal node's page that `target` goes to; `None` if the page is a leaf.
@@ -192,23 +201,11 @@ impl BTree {
             tx,
             Target::Key(key),
             |tx, b| tx.lock_shared(b),
-            |page| {
-                seen = Some(match search(page, key) {
-                    Ok(Step::Leaf(Ok(i))) => leaf_value(page, i).map(Some),
-                    Ok(Step::Leaf(Err(_))) => Ok(None),
-                    Ok(Step::Child { .. }) => Err("a leaf searched as an internal node".into()),
-                    Err(e) => Err(e),
-                });
-            },
+            |page| seen = Some(value_in_leaf(page, key)),
         )?;
         let leaf = path[path.len() - 1];
         match seen {
-            Some(Ok(Some(value))) => Ok(Some(self.value(tx, value)?)),
-            Some(Ok(None)) => Ok(None),
-            Some(Err(reason)) => Err(Error::Corrupt {
-                block: self.block(leaf),
-                reason,
-            }),
+            Some(found) => self.fetch(tx, leaf, found),
             None => self.leaf_get(tx, leaf, key),
         }
     }
@@ -226,13 +223,24 @@ impl BTree {
 
     /// The value under `key` in leaf `number` (locked already).
     fn leaf_get(&self, tx: &mut impl PageRead, number: u64, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let found = self.in_leaf(tx, number, key, |page, found| match found {
-            Ok(i) => leaf_value(page, i).map(Some),
-            Err(_) => Ok(None),
-        })?;
+        let found = tx.read_page(&self.block(number), |page| value_in_leaf(page, key))?;
+        self.fetch(tx, number, found)
+    }
+
+    /// The bytes of what `value_in_leaf` found in leaf `number`.
+    fn fetch(
+        &self,
+        tx: &mut impl PageRead,
+        number: u64,
+        found: std::result::Result<Option<Value>, String>,
+    ) -> Result<Option<Vec<u8>>> {
         match found {
-            Some(value) => Ok(Some(self.value(tx, value)?)),
-            None => Ok(None),
+            Ok(Some(value)) => Ok(Some(self.value(tx, value)?)),
+            Ok(None) => Ok(None),
+            Err(reason) => Err(Error::Corrupt {
+                block: self.block(number),
+                reason,
+            }),
         }
     }
 

@@ -38,6 +38,14 @@ pub trait Store: Sync {
     fn compact(&self) -> bool;
 }
 
+/// How many entries a range read produced, each checked to be `Ok` (read, then dropped).
+pub fn count_entries<T, E: std::fmt::Debug>(entries: impl Iterator<Item = Result<T, E>>) -> usize {
+    entries.fold(0, |n, e| {
+        e.expect("entry");
+        n + 1
+    })
+}
+
 /// Bytes the files under `dir` take on disk: blocks allocated, not lengths, so that a file
 /// preallocated sparse (fjall's 64 MiB journal, of which a few MiB are written) counts for
 /// what it holds.

@@ -70,13 +70,12 @@ impl Reader for R<'_> {
             .map(|v| v.len())
     }
     fn range(&mut self, start: &[u8], n: usize) -> usize {
-        self.snapshot
-            .range(self.keyspace, start..)
-            .take(n)
-            .fold(0, |n, e| {
-                e.into_inner().expect("entry");
-                n + 1
-            })
+        crate::store::count_entries(
+            self.snapshot
+                .range(self.keyspace, start..)
+                .take(n)
+                .map(|e| e.into_inner()),
+        )
     }
 }
 

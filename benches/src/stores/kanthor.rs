@@ -56,14 +56,7 @@ impl Reader for R<'_, '_> {
         self.0.get(key).expect("get").map(|v| v.len())
     }
     fn range(&mut self, start: &[u8], n: usize) -> usize {
-        self.0
-            .range(start..)
-            .expect("range")
-            .take(n)
-            .fold(0, |n, e| {
-                e.expect("entry");
-                n + 1
-            })
+        crate::store::count_entries(self.0.range(start..).expect("range").take(n))
     }
 }
 

@@ -41,10 +41,7 @@ impl Reader for R<'_> {
         self.0.get(key).expect("get").map(|v| v.len())
     }
     fn range(&mut self, start: &[u8], n: usize) -> usize {
-        self.0.range(start..).take(n).fold(0, |n, e| {
-            e.expect("entry");
-            n + 1
-        })
+        crate::store::count_entries(self.0.range(start..).take(n))
     }
 }
 

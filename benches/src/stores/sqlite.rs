@@ -115,10 +115,7 @@ impl Reader for R<'_> {
                 Ok(row.get::<_, Vec<u8>>(0)?.len() + row.get::<_, Vec<u8>>(1)?.len())
             })
             .expect("query");
-        rows.fold(0, |n, r| {
-            r.expect("row");
-            n + 1
-        })
+        crate::store::count_entries(rows)
     }
 }
 

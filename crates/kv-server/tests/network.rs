@@ -63,6 +63,27 @@ fn a_malformed_frame_gets_an_error_and_the_connection_closes() {
             b"set a \"unclosed\r\n",
             "-ERR Protocol error: unbalanced quotes in request\r\n",
         ),
+        (
+            b"*99999999999\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n$-7\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$99999999999\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        // A length that lies (desync): the byte after the payload is not "\r\n".
+        (
+            b"*1\r\n$3\r\nPINGPONG\r\n",
+            "-ERR Protocol error: bulk data not followed by CRLF\r\n",
+        ),
+        (
+            b"*2\r\n$3\r\nGET\r\n*1\r\n$1\r\nk\r\n",
+            "-ERR Protocol error: expected '$', got '*'\r\n",
+        ),
     ] {
         let mut s = server.raw();
         // A good command first: its reply comes before the error.

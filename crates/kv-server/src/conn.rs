@@ -272,10 +272,6 @@ pub async fn serve(
 }
 // ANCHOR_END: serve
 
-/// Point reads: snapshot reads of a few keys each, which take no lock and create nothing.
-/// (Not KEYS, SCAN or DBSIZE: they walk the whole keyspace.)
-const POINT_READS: [&str; 7] = ["get", "mget", "exists", "strlen", "ttl", "pttl", "type"];
-
 /// Whether `args` is a point read of a database already open, for a client outside MULTI:
 /// it waits on no lock and no commit, so the connection's task may run it. (It may still
 /// do I/O: a cache miss reads a page, and may first write back a dirty one.)
@@ -283,9 +279,7 @@ fn point_read(shared: &Shared, client: &Client, args: &[Bytes]) -> bool {
     client.multi.is_none()
         && client.authenticated
         && shared.store.is_open(client.db)
-        && lookup(&args[0]).is_some_and(|s| {
-            s.kind == Kind::Read && s.arity_ok(args.len()) && POINT_READS.contains(&s.name)
-        })
+        && lookup(&args[0]).is_some_and(|s| s.is_point_read() && s.arity_ok(args.len()))
 }
 
 // ANCHOR: run_batch

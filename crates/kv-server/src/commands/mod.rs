@@ -62,6 +62,13 @@ pub struct Spec {
 // ANCHOR_END: spec
 
 impl Spec {
+    /// A snapshot read of the keys it names (GET, MGET, EXISTS, TTL…): no lock, nothing
+    /// created, and — unlike KEYS, SCAN and DBSIZE, which name no key — no walk of a whole
+    /// keyspace.
+    pub fn is_point_read(&self) -> bool {
+        self.kind == Kind::Read && self.keys.0 > 0
+    }
+
     /// Whether `n` arguments (name included) suit the arity.
     pub fn arity_ok(&self, n: usize) -> bool {
         let n = n as i32;

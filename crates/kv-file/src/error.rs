@@ -144,6 +144,16 @@ impl Error {
             Error::Io { op, target, source }
         }
     }
+
+    /// Whether a sync failed (as an I/O error or with the disk full): what reached the disk
+    /// is then unknown, and the kernel may already have dropped the unwritten pages — the
+    /// caller must not retry as if nothing happened.
+    pub fn is_failed_sync(&self) -> bool {
+        matches!(
+            self,
+            Error::Io { op: "syncing", .. } | Error::DiskFull { op: "syncing", .. }
+        )
+    }
 }
 
 /// Whether an I/O error means "no space left on the device" (ENOSPC or a quota).
@@ -172,6 +182,8 @@ mod tests {
     #[test]
     fn other_io_errors_keep_their_context() {
         let e = Error::io("syncing", "/db/log", io::Error::other("boom"));
+        assert!(e.is_failed_sync());
+        assert!(!Error::io("writing block", "t:1", io::Error::other("boom")).is_failed_sync());
         assert!(matches!(e, Error::Io { .. }));
         assert_eq!(e.to_string(), "I/O error while syncing /db/log: boom");
     }

@@ -239,10 +239,7 @@ impl TxManager {
         // recovery then redoes from the last complete checkpoint. (A failed *write* leaves
         // its page dirty, to be written again: no need to stop.)
         if let Err(e) = self.pool.flush_all() {
-            if matches!(
-                &e,
-                kv_buffer::Error::File(kv_file::Error::Io { op: "syncing", .. })
-            ) {
+            if matches!(&e, kv_buffer::Error::File(f) if f.is_failed_sync()) {
                 self.fail(format!("a checkpoint's fsync failed: {e}"));
             }
             return Err(e.into());

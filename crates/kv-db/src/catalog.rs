@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kv_index::{BTree, Index};
 use kv_tx::{PageRead, Transaction};
 
-use crate::keyspace::{Keyspace, LIVE};
+use crate::keyspace::{Keyspace, CREATING, LIVE};
 use crate::{Error, Result};
 
 /// The catalog's file.
@@ -90,6 +90,7 @@ pub(crate) fn find(
         name: Arc::from(name),
         tree,
         dropped: Arc::new(AtomicU64::new(LIVE)),
+        created: 0,
     }))
 }
 
@@ -114,6 +115,7 @@ pub(crate) fn find_or_create(
         name: Arc::from(name),
         tree,
         dropped: Arc::new(AtomicU64::new(LIVE)),
+        created: CREATING,
     })
 }
 // ANCHOR_END: find_or_create

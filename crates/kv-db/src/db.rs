@@ -14,7 +14,7 @@ use kv_tx::{DeadlockPolicy, Durability, PageRead, TxManager, TxOptions};
 use parking_lot::RwLock;
 
 use crate::catalog::{check_name, entries, find, find_or_create, name_key, CATALOG};
-use crate::keyspace::{Keyspace, DROPPING, LIVE};
+use crate::keyspace::{Keyspace, CREATING, DROPPING, LIVE};
 use crate::{Error, ReadTxn, Result, Txn, WriteBatch};
 
 /// The keyspace every database has, which the `Txn` and `Db` shortcuts use.
@@ -134,7 +134,8 @@ impl Db {
         } else {
             BTree::open(&mut tx, CATALOG)?
         };
-        let default = find_or_create(&catalog, &mut tx, DEFAULT_KEYSPACE)?;
+        let mut default = find_or_create(&catalog, &mut tx, DEFAULT_KEYSPACE)?;
+        default.created = 0; // no snapshot can be older than the open
         tx.commit()?;
         let db = Db {
             inner: Arc::new(Inner {
@@ -240,7 +241,15 @@ impl Db {
         check_name(name)?;
         let catalog = &self.inner.catalog;
         loop {
-            let ks = self.transaction(|tx| find_or_create(catalog, &mut tx.tx, name))?;
+            let ks = self.retrying(|| {
+                let mut tx = self.begin()?;
+                let mut ks = find_or_create(catalog, &mut tx.tx, name)?;
+                let seq = tx.tx.commit_seq()?;
+                if ks.created == CREATING {
+                    ks.created = seq; // snapshots older than this never saw it
+                }
+                Ok(ks)
+            })?;
             // Another thread may have opened it meanwhile: hand out the handle it got.
             let mut open = self.inner.open.write();
             if self.inner.dropped.read().contains(ks.tree.file()) {

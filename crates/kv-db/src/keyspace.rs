@@ -62,6 +62,11 @@ pub struct Keyspace {
     /// except to snapshots older than the drop, which still see it. Shared by every handle
     /// `Db::keyspace` gave out for it.
     pub(crate) dropped: Arc<AtomicU64>,
+    /// The commit sequence number of the transaction that created the keyspace (0 if it
+    /// existed when this process found it), so a snapshot older than the creation answers
+    /// `NoSuchKeyspace` — the keyspace did not exist at its moment — instead of reading the
+    /// new file's blocks as they were then (zeroes) and reporting them corrupt.
+    pub(crate) created: u64,
 }
 
 /// `Keyspace::dropped` of a keyspace not dropped.
@@ -69,6 +74,8 @@ pub(crate) const LIVE: u64 = u64::MAX;
 /// `Keyspace::dropped` while the drop commits: gone to read-write transactions; snapshots
 /// (all older than the drop) still see it.
 pub(crate) const DROPPING: u64 = u64::MAX - 1;
+/// `Keyspace::created` until the creating transaction commits and its number is known.
+pub(crate) const CREATING: u64 = u64::MAX;
 
 // ANCHOR: keyspace_ops
 impl Keyspace {
@@ -85,7 +92,8 @@ impl Keyspace {
             (_, None) => true,
             (dropped, Some(seen)) => seen >= dropped,
         };
-        if gone() {
+        let unborn = snapshot.is_some_and(|seen| seen < self.created);
+        if gone() || unborn {
             return Err(Error::NoSuchKeyspace(self.name.to_string()));
         }
         // Checked again after: a read-write operation that waited for the drop's locks got

@@ -46,6 +46,11 @@
 //!   lengths are wrong instead of silently desynchronising.
 //! - Redis ends a `*`/`$` header line at the first `\r` and skips the next byte whatever it
 //!   is; here that byte must be `\n`, otherwise the count is reported invalid.
+//! - Redis refuses a header or inline line longer than 64 KiB only while its end has not
+//!   arrived: the same long line is accepted if it came in one read, and refused if it came
+//!   slowly. Here a line too long is refused either way, and a bulk header's type byte is
+//!   judged as soon as it arrives, so the verdict on a stream never depends on how TCP cut
+//!   it into reads — a property the `resp` fuzz target checks (it found both cases).
 //! - Redis searches for line ends with `strchr`, which stops at a NUL byte, so a NUL before
 //!   the end of a header or inline line makes Redis wait until the 64 KiB limit trips. Here
 //!   NUL is an ordinary byte (and an ordinary character of an inline argument).
@@ -227,14 +232,18 @@ impl RequestParser {
                 Some(len) => len,
                 None => {
                     let start = self.pos;
+                    // The type byte is judged as soon as it arrives, before its line is
+                    // complete: the verdict must not depend on how the stream was cut.
+                    match buf.get(start) {
+                        None => return Ok(None),
+                        Some(b'$') => {}
+                        Some(&other) => return Err(ProtocolError::ExpectedBulk(char::from(other))),
+                    }
                     let Some(cr) =
                         self.find_line_end(buf, start, limits, ProtocolError::TooBigBulkCount)?
                     else {
                         return Ok(None);
                     };
-                    if buf[start] != b'$' {
-                        return Err(ProtocolError::ExpectedBulk(char::from(buf[start])));
-                    }
                     let len = parse_header_number(&buf[start + 1..cr], buf[cr + 1])
                         .and_then(|n| usize::try_from(n).ok()) // negative lengths fail here
                         .filter(|&n| n <= limits.max_bulk)
@@ -283,6 +292,9 @@ impl RequestParser {
             self.scanned = buf.len();
             return Ok(None);
         };
+        if newline > limits.max_inline {
+            return Err(ProtocolError::TooBigInline); // too long even though it has ended
+        }
         let line_end = if newline > 0 && buf[newline - 1] == b'\r' {
             newline - 1
         } else {
@@ -295,8 +307,9 @@ impl RequestParser {
     }
 
     /// Finds the `\r` ending the header line that starts at `start`, once the byte after it
-    /// has arrived too; `Ok(None)` means "read more". A line that is still unterminated
-    /// after `max_inline` bytes is the error `too_big`, as in Redis.
+    /// has arrived too; `Ok(None)` means "read more". A line with no `\r` in its first
+    /// `max_inline + 1` bytes is the error `too_big` — whether its end has arrived or not
+    /// (Redis only refuses it if not; see the module doc).
     fn find_line_end(
         &mut self,
         buf: &[u8],
@@ -305,6 +318,7 @@ impl RequestParser {
         too_big: ProtocolError,
     ) -> Result<Option<usize>, ProtocolError> {
         match find_byte(buf, self.scanned.max(start), b'\r') {
+            Some(cr) if cr - start > limits.max_inline => Err(too_big),
             Some(cr) if cr + 1 < buf.len() => Ok(Some(cr)),
             Some(cr) => {
                 // The byte after the '\r' hasn't arrived; look at this '\r' again next time.
@@ -703,12 +717,65 @@ mod tests {
     }
 
     #[test]
+    fn the_verdict_does_not_depend_on_how_the_stream_was_cut() {
+        // Found by the `resp` fuzz target: a line too long, or a wrong type byte, was one
+        // error when the stream came in one read and another when it came in pieces.
+        let small = Limits {
+            max_bulk: 300,
+            max_args: 16,
+            max_inline: 8,
+        };
+        let inputs: [&[u8]; 5] = [
+            b"GET abcdef\r\n",
+            b"*123456789\r\n",
+            b"*1\r\n$123456789\r\n",
+            b"*1\r\n\xf2\xf2\xf2\xf2\xf2\xf2\xf2\xf2\xf2\xf2$4\r\nPING\r\n",
+            b"*1\r\n$4\r\nPING\r\nGET k\r\n*1\r\n:1\r\n",
+        ];
+        for input in inputs {
+            let whole = {
+                let mut buf = BytesMut::from(input);
+                std::iter::from_fn(|| match parse_request(&mut buf, &small) {
+                    Ok(None) => None,
+                    other => Some(other),
+                })
+                .take_while(|r| r.is_ok())
+                .count()
+            };
+            let want = error_of(input, &small);
+            for step in 1..input.len() {
+                let mut parser = RequestParser::new();
+                let mut buf = BytesMut::new();
+                let mut requests = 0;
+                let got = 'feed: {
+                    for chunk in input.chunks(step) {
+                        buf.extend_from_slice(chunk);
+                        loop {
+                            match parser.parse(&mut buf, &small) {
+                                Ok(Some(_)) => requests += 1,
+                                Ok(None) => break,
+                                Err(e) => break 'feed e.to_string(),
+                            }
+                        }
+                    }
+                    panic!("no error for {} in reads of {step}", input.escape_ascii());
+                };
+                assert_eq!(
+                    (requests, &got),
+                    (whole, &want),
+                    "{} in reads of {step}",
+                    input.escape_ascii()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_parser_starts_clean_after_an_error() {
         let mut parser = RequestParser::new();
         let limits = Limits::default();
+        // (The wrong type byte is refused as soon as it arrives, before its line ends.)
         let mut buf = BytesMut::from(&b"*2\r\n$1\r\na\r\n:"[..]);
-        assert_eq!(parser.parse(&mut buf, &limits), Ok(None));
-        buf.extend_from_slice(b"\r\n");
         assert_eq!(
             parser.parse(&mut buf, &limits),
             Err(ProtocolError::ExpectedBulk(':'))

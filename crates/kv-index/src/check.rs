@@ -70,8 +70,9 @@ impl BTree {
         };
         let meta = self.meta(tx)?;
         // Blocks past the high-water mark are spare (see `Meta::high_water`), not lost.
-        let blocks = meta.high_water();
+        let (blocks, past_end) = meta.blocks_to_check(tx)?;
         report.blocks = blocks;
+        report.problems.extend(past_end);
         let mut used: BTreeSet<u64> = BTreeSet::from([0]);
         // Claims a page for one use; `false` (and a problem) if it is out of range or already
         // claimed — then it is not read again, so a cycle of pages cannot make the walk endless.
@@ -220,11 +221,7 @@ impl BTree {
             Err(e) => report.problems.push(format!("free list: {e}")),
         }
         let lost: Vec<u64> = (1..blocks).filter(|b| !used.contains(b)).collect();
-        if !lost.is_empty() {
-            report
-                .problems
-                .push(format!("pages neither used nor free (lost): {lost:?}"));
-        }
+        report.problems.extend(lost_pages(&lost));
         Ok(report)
     }
     // ANCHOR_END: check
@@ -292,6 +289,20 @@ impl BTree {
         Ok(out)
     }
     // ANCHOR_END: dump
+}
+
+/// The problem line for pages neither used nor free, if any: the first few by number and
+/// how many in all, so a badly damaged file gets a readable report, not a megabyte list.
+pub(crate) fn lost_pages(lost: &[u64]) -> Option<String> {
+    const SHOWN: usize = 16;
+    match lost.len() {
+        0 => None,
+        n if n <= SHOWN => Some(format!("pages neither used nor free (lost): {lost:?}")),
+        n => Some(format!(
+            "{n} pages neither used nor free (lost), the first {SHOWN}: {:?}",
+            &lost[..SHOWN]
+        )),
+    }
 }
 
 fn show(key: &[u8]) -> String {

@@ -381,6 +381,19 @@ impl Meta {
         self.page.u64(HIGH_WATER)
     }
 
+    /// The blocks a check accounts for: the high-water mark, but never past the end of the
+    /// file, so a damaged meta page claiming 2^40 blocks cannot make a check walk (or list)
+    /// 2^40 of them. Also returns the problem to report when the mark is past the end (a
+    /// sound index never is: every block it allocated was appended or already there).
+    pub fn blocks_to_check(&self, tx: &mut impl PageRead) -> Result<(u64, Option<String>)> {
+        let high_water = self.high_water();
+        let file_blocks = tx.size(self.page.block.file())?;
+        let problem = (high_water > file_blocks).then(|| {
+            format!("the high-water mark is {high_water}, past the end of the file ({file_blocks} blocks)")
+        });
+        Ok((high_water.min(file_blocks), problem))
+    }
+
     /// Makes the index exactly `blocks` blocks long with no free pages: compaction's last
     /// step, once every live page sits below `blocks`.
     pub fn set_packed(&mut self, blocks: u64) {

@@ -584,3 +584,35 @@ fn spare_blocks_after_rollback_are_reused() {
     assert_sound(&tree, &mut tx);
     tx.commit().unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Found by the `page` fuzz target: a meta page whose high-water mark claims 2^40 blocks
+// made `check` walk (and list as lost) 2^40 pages — a hang. The mark is now checked against
+// the file's length: a problem to report, and the walk covers the file only.
+// ---------------------------------------------------------------------------------------
+#[test]
+fn a_high_water_mark_past_the_end_of_the_file_is_a_problem_not_a_hang() {
+    let (problems, hash_problems) = within(10, "check of a huge high-water mark", || {
+        let (_, db) = db(512);
+        let mut tx = db.begin().unwrap();
+        let tree = BTree::create(&mut tx, "t").unwrap();
+        let hash = kv_index::HashIndex::create(&mut tx, "h").unwrap();
+        for i in 0..50 {
+            tree.insert(&mut tx, &key(i), &[3; 30]).unwrap();
+            hash.insert(&mut tx, &key(i), &[3; 30]).unwrap();
+        }
+        for file in ["t", "h"] {
+            tx.set_u64(&BlockId::new(file, 0), 64, 1 << 40).unwrap(); // HIGH_WATER
+        }
+        let tree_report = tree.check(&mut tx).unwrap();
+        let hash_report = hash.check(&mut tx).unwrap();
+        (tree_report.problems, hash_report.problems)
+    });
+    for problems in [problems, hash_problems] {
+        assert!(
+            problems[0].starts_with("the high-water mark is 1099511627776, past the end"),
+            "{problems:?}"
+        );
+        assert!(problems.iter().all(|p| p.len() < 300), "{problems:?}");
+    }
+}

@@ -128,9 +128,11 @@ impl HashIndex {
     pub fn check(&self, tx: &mut impl PageRead) -> Result<HashCheckReport> {
         let mut report = HashCheckReport::default();
         let meta = self.meta(tx)?;
-        report.blocks = meta.high_water();
+        let (blocks, past_end) = meta.blocks_to_check(tx)?;
+        report.blocks = blocks;
+        report.problems.extend(past_end);
         let mut claims = Claims {
-            blocks: meta.high_water(),
+            blocks,
             used: BTreeSet::from([0]),
         };
         let Some(head) = problem(&mut report, self.head_of(&meta))? else {
@@ -171,11 +173,7 @@ impl HashIndex {
         let lost: Vec<u64> = (1..claims.blocks)
             .filter(|b| !claims.used.contains(b))
             .collect();
-        if !lost.is_empty() {
-            report
-                .problems
-                .push(format!("pages neither used nor free (lost): {lost:?}"));
-        }
+        report.problems.extend(crate::check::lost_pages(&lost));
         Ok(report)
     }
     // ANCHOR_END: check

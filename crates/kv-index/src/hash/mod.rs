@@ -396,8 +396,17 @@ impl HashIndex {
     ) -> Result<Option<Value>> {
         let mut depth = None;
         let mut next = number;
-        // A chain has fewer pages than the index has blocks: any more is a cycle.
-        for _ in 0..head.high_water {
+        // A chain has fewer pages than the index has blocks: any more is a cycle. (The
+        // count comes from the meta page; lest a damaged one claiming 2^40 blocks make a
+        // cycle take forever, a chain this long is also measured against the file's length
+        // — only then, as `size` takes a lock a lookup should not.)
+        let mut limit = head.high_water;
+        let mut steps = 0u64;
+        while steps < limit {
+            steps += 1;
+            if steps == 1024 {
+                limit = limit.min(tx.size(self.block(0).file())?);
+            }
             let block = self.block(next);
             let (header, found) = self.read_in(tx, &block, |page| {
                 let mut found = None;

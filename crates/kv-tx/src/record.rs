@@ -212,6 +212,11 @@ impl LogRecord {
         if r.at != bytes.len() {
             return Err(r.bad(format!("{} bytes left over", bytes.len() - r.at)));
         }
+        if record.txn() == TxnId::MAX {
+            // Numbers are handed out counting up from 1: this one never is, and recovery's
+            // "next number = highest seen + 1" would overflow on it.
+            return Err(r.bad("transaction number u64::MAX is never given out".into()));
+        }
         Ok(record)
     }
 }
@@ -396,6 +401,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown record type 99"));
+    }
+
+    #[test]
+    fn the_transaction_number_that_is_never_given_out_is_an_error() {
+        // Found by the `log` fuzz target: recovery computed u64::MAX + 1 as the next
+        // transaction number (a panic in debug builds, number 0 in release).
+        let record = LogRecord::Start { txn: TxnId::MAX };
+        let err = LogRecord::decode(&record.encode(), Lsn(40)).unwrap_err();
+        assert!(err.to_string().contains("never given out"), "{err}");
     }
 
     #[test]

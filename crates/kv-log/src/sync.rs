@@ -23,6 +23,19 @@ pub use std::sync::atomic;
 #[cfg(loom)]
 pub use self::model::*;
 
+/// Marks a place that relies on `SeqCst` atomics forming one total order: a thread writes
+/// one atomic then reads another while a second thread does the mirror image (the
+/// store-buffering pattern), and at least one of the two must see the other's write. SeqCst
+/// accesses guarantee that by themselves, so normally this is nothing at all. loom models
+/// SeqCst accesses as only AcqRel (its documented limitation), which lets both reads see
+/// old values and reports a lost wake-up that cannot happen; under loom this is therefore
+/// the `SeqCst` fence that makes loom honour the total order the real accesses have.
+#[inline(always)]
+pub fn seq_cst_total_order() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+}
+
 #[cfg(loom)]
 mod model {
     use std::ops::{Deref, DerefMut};

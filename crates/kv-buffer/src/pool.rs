@@ -1,13 +1,13 @@
 //! `BufferPool`: frames, the page table, pinning, eviction and write-back.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kv_file::{BlockId, FileManager, Page};
+use kv_log::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use kv_log::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use kv_log::{LogManager, Lsn};
-use parking_lot::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rustc_hash::FxHashMap;
 
 use crate::policy::{PolicyKind, ReplacementPolicy};
@@ -308,6 +308,7 @@ impl BufferPool {
         // Announce the wait *before* looking once more: an unpin that happens after the
         // look then sees `waiting > 0` and wakes us, so no wake-up can fall between the two.
         self.waiting.fetch_add(1, SeqCst);
+        kv_log::sync::seq_cst_total_order(); // against `unpin`'s mirror image
         let frame_free = !t.free.is_empty() || self.frames.iter().any(|f| f.pins.load(SeqCst) == 0);
         if !frame_free {
             match deadline {
@@ -407,6 +408,7 @@ impl BufferPool {
     fn unpin(&self, f: usize) {
         let before = self.frames[f].pins.fetch_sub(1, SeqCst);
         debug_assert!(before > 0, "unpin of an unpinned frame");
+        kv_log::sync::seq_cst_total_order(); // against `wait_for_unpin`'s mirror image
         if before == 1 && self.waiting.load(SeqCst) > 0 {
             let _t = self.table.lock(); // so the waiter is inside its wait, not before it
             self.unpinned.notify_all();

@@ -92,6 +92,7 @@ mod iter;
 mod manager;
 mod record;
 mod segment;
+pub mod sync;
 
 pub use error::{Error, Result};
 pub use iter::{BackwardIter, ForwardIter};

@@ -1,6 +1,6 @@
 //! `LogManager`: appending, group-committed flushing, truncation.
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+// Counters only, never synchronisation: std atomics even under loom (nothing to explore).
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use crate::record::{
     finish_frame, mark_batch_start, segment_header, start_crc, FRAME_OVERHEAD, MAX_RECORD_SIZE,
 };
 use crate::segment::{list_segments, scan_last, segment_name, Segment};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::{Error, Lsn, Result, SEGMENT_HEADER_SIZE};
 
 /// How the log is laid out and buffered.

@@ -5,11 +5,12 @@
 use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::hash::Hash;
+// Counters only, never synchronisation: std atomics even under loom (nothing to explore).
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use kv_log::sync::{Condvar, Mutex};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::record::TxnId;

@@ -121,6 +121,10 @@ struct Serve {
     /// Close connections idle this many seconds (0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
+    /// Close connections whose replies go unread this many seconds: not one byte accepted
+    /// (0: never; a slow reader that keeps reading is never cut off).
+    #[arg(long, default_value_t = 60)]
+    write_timeout: u64,
     /// Numbered databases.
     #[arg(long, default_value_t = 16)]
     databases: u32,
@@ -180,6 +184,7 @@ fn serve(args: Serve) -> Outcome {
         requirepass: args.requirepass,
         maxclients: args.maxclients,
         timeout: Duration::from_secs(args.timeout),
+        write_timeout: Duration::from_secs(args.write_timeout),
         databases: args.databases,
         dir: args.dir,
         durability,

@@ -18,6 +18,11 @@ use crate::clock::Clock;
 use crate::parse::Limits;
 use crate::store::Store;
 
+/// However sure the store is that no key is due, the sweep looks at least this often: a
+/// deadline committed while a sweep was looking can escape its notice (see
+/// [`Store::sweep_due`]), and such a key is reclaimed at the latest this much late.
+const SWEEP_AT_LEAST_EVERY: Duration = Duration::from_secs(10);
+
 // ANCHOR: config
 /// The server's settings; `Config::default()` is a safe server for one machine.
 #[derive(Debug, Clone)]
@@ -54,7 +59,8 @@ pub struct Config {
     /// pipelines large GETs and never reads then costs this much (plus one reply), not
     /// the size of every reply it asked for.
     pub output_buffer_limit: usize,
-    /// How often expired keys are swept (zero: never; reads hide them anyway).
+    /// How often the server looks whether a key's deadline has come, and then sweeps the
+    /// expired keys out (zero: never; reads hide them anyway).
     pub sweep_interval: Duration,
     /// The database directory, reported by CONFIG GET dir and INFO.
     pub dir: PathBuf,
@@ -226,6 +232,7 @@ impl Server {
         let interval = shared.config.read().sweep_interval;
         let mut sweep = tokio::time::interval(interval.max(Duration::from_millis(1)));
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut swept = Instant::now();
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -237,7 +244,14 @@ impl Server {
                     }
                 },
                 _ = shutdown.wait_for(|stopping| *stopping) => break,
-                _ = sweep.tick(), if !interval.is_zero() => start_sweep(&shared, &sweeping),
+                _ = sweep.tick(), if !interval.is_zero() => {
+                    // While no deadline has come, no thread is woken and nothing is read:
+                    // an idle server spent most of its (little) time sweeping nothing.
+                    if shared.store.sweep_due() || swept.elapsed() >= SWEEP_AT_LEAST_EVERY {
+                        swept = Instant::now();
+                        start_sweep(&shared, &sweeping);
+                    }
+                }
             }
         }
         tracing::info!("shutting down: finishing the commands in flight");

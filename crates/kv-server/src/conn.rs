@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,7 +24,7 @@ use tokio::sync::watch;
 use crate::commands::{self, lookup, wrong_arity, Cx, Kind};
 use crate::parse::{ProtocolError, RequestParser};
 use crate::resp::{Frame, Protocol};
-use crate::server::Shared;
+use crate::server::{Shared, Slot};
 use crate::store::{Tx, Watches};
 
 /// SCAN cursors a connection remembers; older ones are forgotten (and then refused).
@@ -122,12 +123,15 @@ impl Client {
 
 // ANCHOR: serve
 /// Serves one connection until the client leaves, QUITs, breaks the protocol, idles past
-/// the timeout, or the server shuts down (after finishing the batch it is running).
+/// the timeout, stops reading its replies for the write timeout, or the server shuts down
+/// (after finishing the batch it is running). `slot` is its place under the client limit,
+/// given back just before the socket closes.
 pub async fn serve(
     mut socket: TcpStream,
     addr: SocketAddr,
     shared: &Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
+    slot: Slot,
 ) {
     let id = shared.next_id.fetch_add(1, SeqCst);
     let open = shared.config.read().requirepass.is_none();
@@ -142,9 +146,11 @@ pub async fn serve(
     let mut backlog: Vec<Vec<Bytes>> = Vec::new();
     // A protocol error, replied to once the requests before it have run.
     let mut broken: Option<String> = None;
+    // Set when the client stopped reading: the connection is aborted, not closed politely.
+    let mut stalled = None;
     loop {
         let authenticated = client.as_ref().is_some_and(|c| c.authenticated);
-        let (timeout, mut limits, query_limit, output_limit) = {
+        let (timeout, mut limits, query_limit, output_limit, write_timeout) = {
             let config = shared.config.read();
             let c = &config;
             (
@@ -152,6 +158,7 @@ pub async fn serve(
                 c.limits,
                 c.query_buffer_limit,
                 c.output_buffer_limit,
+                c.write_timeout,
             )
         };
         if !authenticated {
@@ -253,14 +260,23 @@ pub async fn serve(
             let _ = shutdown.wait_for(|stopping| *stopping).await;
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         };
-        let written = tokio::select! {
-            written = socket.write_all(&output) => written.is_ok(),
-            _ = grace => false,
+        // Unread replies count as idleness too (as in Redis), so the shorter limit applies.
+        let stall = [timeout, write_timeout]
+            .into_iter()
+            .filter(|t| !t.is_zero())
+            .min();
+        let sent = tokio::select! {
+            sent = send(&mut socket, &output, stall) => sent,
+            _ = grace => Sent::Failed,
         };
-        if !written {
-            break;
+        match sent {
+            Sent::All => output.clear(),
+            Sent::Failed => break,
+            Sent::Stalled => {
+                stalled = stall;
+                break;
+            }
         }
-        output.clear();
         if closing {
             break;
         }
@@ -268,7 +284,45 @@ pub async fn serve(
     if let Some(mut state) = client {
         state.unwatch(shared);
     }
+    if let Some(stall) = stalled {
+        shared.stats.write_timeouts.fetch_add(1, SeqCst);
+        tracing::info!("client {id} ({addr}) read no reply for {stall:?}: closed");
+        // An abortive close (a reset): the replies still queued in the kernel are dropped
+        // now, not kept while it probes the client's closed window for minutes.
+        let _ = socket.set_zero_linger();
+        drop(slot);
+        return;
+    }
+    drop(slot);
     let _ = socket.shutdown().await;
+}
+
+/// How [`send`] ended.
+enum Sent {
+    /// Every byte was written.
+    All,
+    /// The connection failed (or the shutdown's grace ran out).
+    Failed,
+    /// The client accepted not one byte for the whole write timeout.
+    Stalled,
+}
+
+/// Writes all of `out`, unless the client accepts not one byte of it for `stall` (`None`:
+/// waits as long as it takes). Each write accepted, even in part, starts the wait over: a
+/// client that reads slowly is served at its pace, only one that stopped is given up on.
+async fn send(socket: &mut TcpStream, mut out: &[u8], stall: Option<Duration>) -> Sent {
+    while !out.is_empty() {
+        let wrote = match stall {
+            None => Ok(socket.write(out).await),
+            Some(stall) => tokio::time::timeout(stall, socket.write(out)).await,
+        };
+        match wrote {
+            Ok(Ok(0)) | Ok(Err(_)) => return Sent::Failed,
+            Ok(Ok(n)) => out = &out[n..],
+            Err(_) => return Sent::Stalled,
+        }
+    }
+    Sent::All
 }
 // ANCHOR_END: serve
 

@@ -121,6 +121,10 @@ struct Serve {
     /// Close connections idle this many seconds (0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
+    /// Close connections whose replies go unread this many seconds: not one byte accepted
+    /// (0: never; a slow reader that keeps reading is never cut off).
+    #[arg(long, default_value_t = 60)]
+    write_timeout: u64,
     /// Numbered databases.
     #[arg(long, default_value_t = 16)]
     databases: u32,
@@ -180,6 +184,7 @@ fn serve(args: Serve) -> Outcome {
         requirepass: args.requirepass,
         maxclients: args.maxclients,
         timeout: Duration::from_secs(args.timeout),
+        write_timeout: Duration::from_secs(args.write_timeout),
         databases: args.databases,
         dir: args.dir,
         durability,
@@ -188,6 +193,8 @@ fn serve(args: Serve) -> Outcome {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let server = Server::bind(config, db, Arc::new(SystemClock)).await?;
+        // Before the line that says we listen: whoever reads it may send SIGTERM at once.
+        let stop = stop_signal();
         tracing::info!(
             "listening on {} (try: redis-cli -p {})",
             server.local_addr()?,
@@ -195,7 +202,7 @@ fn serve(args: Serve) -> Outcome {
         );
         let handle = server.handle();
         tokio::spawn(async move {
-            stop_signal().await;
+            stop.await;
             handle.shutdown(); // first: nothing, not even a log line, may stand in its way
             tracing::info!("signal received");
         });
@@ -204,26 +211,38 @@ fn serve(args: Serve) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn stop_signal() {
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM: their handlers are installed now, and the future
+/// waits for either. (Installed when it was first polled, by a task spawned after the
+/// "listening on" line, a SIGTERM sent on reading that line could come first — and kill
+/// the server without its checkpoint: kill.rs's closed-log-pipe test failed so, often.)
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let handlers = signal(SignalKind::interrupt()).and_then(|int| {
+            let term = signal(SignalKind::terminate())?;
+            Ok((int, term))
+        });
+        async move {
+            match handlers {
+                Ok((mut int, mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        let ctrl_c = tokio::signal::ctrl_c();
+        async move {
+            let _ = ctrl_c.await;
+        }
     }
 }
 

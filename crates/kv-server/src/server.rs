@@ -18,6 +18,11 @@ use crate::clock::Clock;
 use crate::parse::Limits;
 use crate::store::Store;
 
+/// However sure the store is that no key is due, the sweep looks at least this often: a
+/// deadline committed while a sweep was looking can escape its notice (see
+/// [`Store::sweep_due`]), and such a key is reclaimed at the latest this much late.
+const SWEEP_AT_LEAST_EVERY: Duration = Duration::from_secs(10);
+
 // ANCHOR: config
 /// The server's settings; `Config::default()` is a safe server for one machine.
 #[derive(Debug, Clone)]
@@ -30,8 +35,19 @@ pub struct Config {
     pub requirepass: Option<String>,
     /// Connections served at once; one more is told "max number of clients reached".
     pub maxclients: usize,
-    /// A connection idle this long is closed; zero: never.
+    /// A connection idle this long is closed; zero: never. As in Redis, a connection whose
+    /// replies go unread is idle too: this also bounds `write_timeout` when it is shorter.
     pub timeout: Duration,
+    /// A connection whose replies make no progress this long — the client accepts not one
+    /// byte of them — is closed; zero: never. Progress-based: each write the client
+    /// accepts, even in part, starts the wait over, so a slow reader that keeps reading is
+    /// never cut off, only one that stopped. Not `timeout`: that is Redis's idle timeout,
+    /// off by default, and a client that sends requests and never reads is not idle; with
+    /// nothing else its task waits on the write forever, holding its place under
+    /// `maxclients` and the output buffer limit of memory. Hence a setting of its own
+    /// (KanthorKV's; CONFIG `write-timeout`, `--write-timeout`), on by default: 60 s,
+    /// what Redis gives a pub/sub client over its soft output limit.
+    pub write_timeout: Duration,
     /// Numbered databases (SELECT 0 to databases - 1).
     pub databases: u32,
     /// Caps on a request's size, enforced before anything is allocated for it.
@@ -43,7 +59,8 @@ pub struct Config {
     /// pipelines large GETs and never reads then costs this much (plus one reply), not
     /// the size of every reply it asked for.
     pub output_buffer_limit: usize,
-    /// How often expired keys are swept (zero: never; reads hide them anyway).
+    /// How often the server looks whether a key's deadline has come, and then sweeps the
+    /// expired keys out (zero: never; reads hide them anyway).
     pub sweep_interval: Duration,
     /// The database directory, reported by CONFIG GET dir and INFO.
     pub dir: PathBuf,
@@ -60,6 +77,7 @@ impl Default for Config {
             requirepass: None,
             maxclients: 10_000,
             timeout: Duration::ZERO,
+            write_timeout: Duration::from_secs(60),
             databases: 16,
             limits: Limits::default(),
             query_buffer_limit: 1 << 30,
@@ -90,6 +108,9 @@ pub struct Stats {
     /// The most bytes of replies one connection has held at once (INFO's
     /// client_recent_max_output_buffer): what the output buffer limit bounds.
     pub max_output: AtomicU64,
+    /// Connections closed because their replies made no progress for the write timeout
+    /// (INFO's kv_write_timeout_disconnections): clients that stopped reading.
+    pub write_timeouts: AtomicU64,
 }
 
 impl Stats {
@@ -211,6 +232,7 @@ impl Server {
         let interval = shared.config.read().sweep_interval;
         let mut sweep = tokio::time::interval(interval.max(Duration::from_millis(1)));
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut swept = Instant::now();
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -222,7 +244,14 @@ impl Server {
                     }
                 },
                 _ = shutdown.wait_for(|stopping| *stopping) => break,
-                _ = sweep.tick(), if !interval.is_zero() => start_sweep(&shared, &sweeping),
+                _ = sweep.tick(), if !interval.is_zero() => {
+                    // While no deadline has come, no thread is woken and nothing is read:
+                    // an idle server spent most of its (little) time sweeping nothing.
+                    if shared.store.sweep_due() || swept.elapsed() >= SWEEP_AT_LEAST_EVERY {
+                        swept = Instant::now();
+                        start_sweep(&shared, &sweeping);
+                    }
+                }
             }
         }
         tracing::info!("shutting down: finishing the commands in flight");
@@ -261,13 +290,29 @@ async fn admit(
         return;
     }
     let _ = socket.set_nodelay(true);
+    let slot = Slot {
+        shared: Arc::clone(shared),
+    };
     let (shared, done) = (Arc::clone(shared), done.clone());
     let shutdown = shared.shutdown.subscribe();
     tokio::spawn(async move {
-        crate::conn::serve(socket, addr, &shared, shutdown).await;
-        shared.clients.fetch_sub(1, SeqCst);
+        crate::conn::serve(socket, addr, &shared, shutdown, slot).await;
         drop(done);
     });
+}
+
+/// A connection's place under the client limit (`Config::maxclients`), given back when
+/// dropped. `conn::serve` drops it just before it closes the socket: a client that sees
+/// the close and connects again then finds the place free, never "max number of clients
+/// reached" because the old task has not yet finished.
+pub struct Slot {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.shared.clients.fetch_sub(1, SeqCst);
+    }
 }
 
 /// Sweeps expired keys on a blocking thread, unless the last sweep is still running.

@@ -15,7 +15,7 @@
 //! expired keys in the background by reading the front of the expiry index.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
 use kv_db::{Db, Keyspace, ReadTxn, Txn};
@@ -160,6 +160,10 @@ pub struct Store {
     spaces: RwLock<Vec<Option<Space>>>,
     /// Who watches what, for MULTI/EXEC.
     pub watches: Watches,
+    /// The earliest deadline the expiry indexes may hold (`u64::MAX`: none): what the last
+    /// sweep found there, lowered by every deadline written since. While it is ahead of
+    /// now the sweep has nothing to do, and the server does not wake it (`sweep_due`).
+    next_due: AtomicU64,
 }
 
 impl Store {
@@ -170,6 +174,7 @@ impl Store {
             clock,
             spaces: RwLock::new(vec![None; databases as usize]),
             watches: Watches::default(),
+            next_due: AtomicU64::new(0), // unknown until the first sweep has looked
         }
     }
 
@@ -265,6 +270,7 @@ impl Store {
             }
             if let Some(d) = deadline {
                 space.expires.put(tx, &expiry_key(d, key), b"")?;
+                self.next_due.fetch_min(d, SeqCst);
             }
         }
         Ok(old.filter(|e| !self.expired(e)))
@@ -378,10 +384,14 @@ impl Store {
 
     // ANCHOR: sweep
     /// Removes up to `limit` keys whose deadline has passed, in each numbered database in
-    /// use, reading only the front of each expiry index; how many it removed.
+    /// use, reading only the front of each expiry index; how many it removed. It notes the
+    /// earliest deadline left, so that [`sweep_due`](Self::sweep_due) can tell the server
+    /// not to call it again before then.
     pub fn sweep(&self, limit: usize) -> kv_db::Result<usize> {
-        // Index keys sort by deadline first: everything before `now + 1` is due.
-        let due_before = self.now().saturating_add(1).to_be_bytes();
+        let now = self.now();
+        // Deadlines written from here on lower it again; those on disk are added below.
+        self.next_due.store(u64::MAX, SeqCst);
+        let mut next = u64::MAX;
         let mut removed = 0;
         // Every database on disk, not only those used since start: keys expire in all.
         let mut spaces = Vec::new();
@@ -390,33 +400,52 @@ impl Store {
         }
         for (db, space) in spaces {
             // Look on a snapshot first: a transaction would log (and fsync) even to find
-            // nothing due, ten times a second.
+            // nothing due.
             let mut snapshot = self.db.begin_read()?;
-            let due = space
-                .expires
-                .range(&mut snapshot, ..&due_before[..])?
-                .next();
+            let front = space.expires.range(&mut snapshot, ..)?.next().transpose()?;
             drop(snapshot);
-            if due.is_none() {
-                continue;
+            match front.map(|(index_key, _)| deadline_of(&index_key)) {
+                None => continue,
+                Some(first) if first > now => {
+                    next = next.min(first);
+                    continue;
+                }
+                Some(_) => {}
             }
-            removed += self.db.transaction(|tx| {
-                let due: Vec<Vec<u8>> = space
-                    .expires
-                    .range(tx, ..&due_before[..])?
-                    .take(limit)
-                    .map(|entry| entry.map(|(key, _)| key))
-                    .collect::<kv_db::Result<_>>()?;
+            let (n, after) = self.db.transaction(|tx| {
+                // The due keys (up to `limit`), and the deadline of the first key left.
+                let mut due = Vec::new();
+                let mut after = u64::MAX;
+                for entry in space.expires.range(tx, ..)? {
+                    let (index_key, _) = entry?;
+                    let deadline = deadline_of(&index_key);
+                    if deadline > now || due.len() == limit {
+                        after = deadline; // (due, if the limit stopped us: sweep again)
+                        break;
+                    }
+                    due.push(index_key);
+                }
                 for index_key in &due {
                     let key = &index_key[8..];
                     self.watches.touch(db, key);
                     space.expires.delete(tx, index_key)?;
                     space.data.delete(tx, key)?;
                 }
-                Ok(due.len())
+                Ok((due.len(), after))
             })?;
+            removed += n;
+            next = next.min(after);
         }
+        self.next_due.fetch_min(next, SeqCst);
         Ok(removed)
+    }
+
+    /// Whether a [`sweep`](Self::sweep) may find a key due: the earliest deadline it found
+    /// left, or written since, has come. (A deadline written while a sweep runs, committed
+    /// after that sweep looked, can be missed — the key is still hidden from every read;
+    /// the server sweeps now and then regardless, to reclaim such a key.)
+    pub fn sweep_due(&self) -> bool {
+        self.next_due.load(SeqCst) <= self.now()
     }
     // ANCHOR_END: sweep
 
@@ -472,6 +501,13 @@ fn expiry_key(deadline: u64, key: &[u8]) -> Vec<u8> {
     [&deadline.to_be_bytes()[..], key].concat()
 }
 
+/// The deadline an expiry index key starts with.
+fn deadline_of(index_key: &[u8]) -> u64 {
+    let mut be = [0; 8];
+    be.copy_from_slice(&index_key[..8]);
+    u64::from_be_bytes(be)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,6 +561,47 @@ mod tests {
         assert_eq!(store.sweep(100).unwrap(), 1);
         let mut r = db.begin_read().unwrap();
         assert_eq!(store.len(&mut Tx::Read(&mut r), 0).unwrap(), (2, 1));
+    }
+
+    #[test]
+    fn the_sweep_is_due_only_once_a_deadline_has_come() {
+        let (store, clock) = store();
+        let db = store.db().clone();
+        assert!(store.sweep_due(), "unknown before the first sweep: look");
+        assert_eq!(store.sweep(100).unwrap(), 0);
+        assert!(!store.sweep_due(), "no deadline anywhere");
+        let now = store.now();
+        db.transaction(|tx| {
+            store.set(tx, 2, b"late", b"v", Some(now + 50))?;
+            store.set(tx, 1, b"soon", b"v", Some(now + 10))?;
+            (0..3).try_for_each(|i| store.set(tx, 3, &[i], b"v", Some(now + 20)).map(drop))
+        })
+        .unwrap();
+        clock.advance(9);
+        assert!(!store.sweep_due());
+        clock.advance(1);
+        assert!(store.sweep_due(), "soon's deadline");
+        assert_eq!(store.sweep(100).unwrap(), 1);
+        assert!(!store.sweep_due(), "the next deadline, +20, is ahead");
+        clock.advance(10);
+        assert_eq!(store.sweep(2).unwrap(), 2);
+        assert!(store.sweep_due(), "the limit left one due key");
+        assert_eq!(store.sweep(2).unwrap(), 1);
+        assert!(!store.sweep_due());
+        clock.advance(30);
+        assert!(store.sweep_due(), "late's deadline");
+        assert_eq!(store.sweep(100).unwrap(), 1);
+        assert!(!store.sweep_due());
+        // A restart knows nothing: its first sweep looks, and finds what is on disk.
+        let store = Store::new(db.clone(), 4, clock.clone());
+        db.transaction(|tx| store.set(tx, 0, b"k", b"v", Some(now + 1_000)).map(drop))
+            .unwrap();
+        let store = Store::new(db, 4, clock.clone());
+        assert!(store.sweep_due());
+        assert_eq!(store.sweep(100).unwrap(), 0);
+        assert!(!store.sweep_due());
+        clock.advance(1_000);
+        assert!(store.sweep_due(), "the deadline found on disk");
     }
 
     #[test]

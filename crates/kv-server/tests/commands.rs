@@ -393,6 +393,7 @@ fn info_config_command_and_client() {
         "tcp_port:",
         "connected_clients:1",
         "kv_commits:",
+        "kv_write_timeout_disconnections:0",
         "db0:keys=1",
     ] {
         assert!(info.contains(field), "INFO lacks {field}:\n{info}");
@@ -415,6 +416,25 @@ fn info_config_command_and_client() {
         .query(&mut c)
         .unwrap();
     assert_eq!(timeout, ["timeout", "300"]);
+    // KanthorKV's own: unread replies close a connection after 60 s by default.
+    let write: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("write-timeout")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(write, ["write-timeout", "60"]);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("write-timeout")
+        .arg(5)
+        .query(&mut c)
+        .unwrap();
+    let write: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("write-timeout")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(write, ["write-timeout", "5"]);
     let count: i64 = redis::cmd("COMMAND").arg("COUNT").query(&mut c).unwrap();
     assert!(count > 40);
     let _: () = redis::cmd("CLIENT")

@@ -19,14 +19,17 @@
 //! - a slow-loris (half a request, then silence) is closed by the idle timeout;
 //! - a client that pipelines large GETs and never reads holds the server's memory to the
 //!   output buffer limit (plus one reply), not to the sum of every reply asked for — and
-//!   still gets every reply, in order, once it reads.
+//!   still gets every reply, in order, once it reads;
+//! - but a client that stops reading for good is closed after the write timeout, which
+//!   frees its place under the client limit, while a client that reads slowly — yet keeps
+//!   reading — is never cut off.
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering::SeqCst;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{exchange, read_to_close, TestServer};
 use kv_server::Config;
@@ -176,4 +179,99 @@ fn a_client_that_never_reads_holds_at_most_the_output_buffer_limit() {
         peak <= LIMIT + reply_len,
         "a connection held {peak} bytes of replies (limit {LIMIT})"
     );
+}
+
+/// The value the write-timeout tests ask for, again and again: 64 KiB.
+fn big_value() -> Vec<u8> {
+    (0..64 * 1024).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+#[test]
+fn a_client_that_stops_reading_is_closed_after_the_write_timeout_and_frees_its_place() {
+    let server = TestServer::start(Config {
+        maxclients: 2,
+        write_timeout: Duration::from_millis(200),
+        output_buffer_limit: 64 * 1024,
+        ..Config::default()
+    });
+    let mut control = server.client();
+    let value = big_value();
+    let _: () = control.set("big", &value).unwrap();
+    let mut stalled = server.raw();
+    stalled
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .expect("a write timeout, so a hang fails the test");
+    // The limit is reached (the server accepts in connect order): a third client is refused.
+    let mut third = server.raw();
+    third.write_all(b"PING\r\n").unwrap();
+    assert_eq!(line(&mut third), "-ERR max number of clients reached\r\n");
+    // Ask for replies without end and read none. Once they fill the socket buffers the
+    // server's write stalls, it reads no more requests, and our sends block — until, 200 ms
+    // with not one byte accepted later, the server resets the connection: that ends the
+    // blocked send (no sleeping, no polling).
+    let requests = b"GET big\r\n".repeat(1000);
+    let greedy = std::thread::spawn(move || loop {
+        if let Err(e) = stalled.write_all(&requests) {
+            return e;
+        }
+    });
+    // Meanwhile the control client is served.
+    assert_eq!(control.get::<_, Vec<u8>>("big").unwrap(), value);
+    let e = greedy.join().expect("no panic");
+    assert!(
+        matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
+        "the stalled client's send ended with {e} ({:?}), not a reset",
+        e.kind()
+    );
+    assert_eq!(server.handle.stats().write_timeouts.load(SeqCst), 1);
+    // Its place is free (the server gives it back before the reset): a new client is
+    // served beside the control client.
+    assert_eq!(exchange(&mut server.raw(), b"PING\r\n", 7), b"+PONG\r\n");
+    let info: String = redis::cmd("INFO").arg("stats").query(&mut control).unwrap();
+    assert!(
+        info.contains("kv_write_timeout_disconnections:1\r\n"),
+        "INFO stats lacks the disconnection:\n{info}"
+    );
+    assert_eq!(server.handle.stats().rejected.load(SeqCst), 1);
+}
+
+#[test]
+fn a_slow_reader_that_keeps_reading_is_not_cut_off() {
+    const GETS: usize = 384; // 24 MiB of replies: far more than the socket buffers hold
+    const CHUNK: usize = 256 * 1024;
+    const PAUSE: Duration = Duration::from_millis(10);
+    let timeout = Duration::from_millis(500);
+    let server = TestServer::start(Config {
+        write_timeout: timeout,
+        output_buffer_limit: 64 * 1024,
+        ..Config::default()
+    });
+    let mut control = server.client();
+    let value = big_value();
+    let _: () = control.set("big", &value).unwrap();
+    let mut slow = server.raw();
+    slow.write_all(&b"GET big\r\n".repeat(GETS)).unwrap();
+    // At most 256 KiB every 10 ms: the server, far faster, waits on us most of the time,
+    // and the 96 reads or more take two write timeouts at least. Between two of the
+    // server's writes the kernel wants its send buffer a third empty (4 MiB at most here:
+    // 6 reads, 60 ms), well inside the timeout even on a loaded machine.
+    let one = [b"$65536\r\n".as_slice(), &value, b"\r\n"].concat();
+    let mut got = Vec::with_capacity(one.len() * GETS);
+    let mut chunk = vec![0; CHUNK];
+    let started = Instant::now();
+    while got.len() < one.len() * GETS {
+        std::thread::sleep(PAUSE); // the client's pace, not a wait for the server
+        let n = slow
+            .read(&mut chunk)
+            .expect("the server cut off a client that kept reading");
+        assert!(n > 0, "the server closed a client that kept reading");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    assert!(
+        started.elapsed() >= 2 * timeout,
+        "too fast to prove anything"
+    );
+    assert!(got.chunks(one.len()).all(|r| r == one), "a reply is wrong");
+    assert_eq!(exchange(&mut slow, b"PING\r\n", 7), b"+PONG\r\n");
+    assert_eq!(server.handle.stats().write_timeouts.load(SeqCst), 0);
 }

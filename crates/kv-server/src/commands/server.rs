@@ -251,7 +251,8 @@ pub fn info(cx: &mut Cx<'_, '_, '_>, args: &[Bytes]) -> kv_db::Result<Frame> {
             "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
              rejected_connections:{}\r\nexpired_keys:{}\r\nkeyspace_hits:{}\r\n\
              keyspace_misses:{}\r\nkv_commits:{}\r\nkv_rollbacks:{}\r\nkv_deadlocks:{}\r\n\
-             kv_lock_waits:{}\r\nkv_cache_hit_ratio:{:.4}\r\n",
+             kv_lock_waits:{}\r\nkv_cache_hit_ratio:{:.4}\r\n\
+             kv_write_timeout_disconnections:{}\r\n",
             stats.connections.load(SeqCst),
             stats.commands.load(SeqCst),
             stats.rejected.load(SeqCst),
@@ -262,7 +263,8 @@ pub fn info(cx: &mut Cx<'_, '_, '_>, args: &[Bytes]) -> kv_db::Result<Frame> {
             dbstats.rollbacks,
             dbstats.deadlocks,
             dbstats.lock_waits,
-            dbstats.cache_hit_ratio
+            dbstats.cache_hit_ratio,
+            stats.write_timeouts.load(SeqCst)
         ),
     );
     let mut keyspace = String::new();
@@ -303,6 +305,7 @@ fn parameters(shared: &Shared) -> Vec<(&'static str, String)> {
         ("requirepass", c.requirepass.clone().unwrap_or_default()),
         ("maxclients", c.maxclients.to_string()),
         ("timeout", c.timeout.as_secs().to_string()),
+        ("write-timeout", c.write_timeout.as_secs().to_string()),
         ("databases", c.databases.to_string()),
         ("proto-max-bulk-len", c.limits.max_bulk.to_string()),
         (
@@ -367,6 +370,7 @@ fn set_parameter(shared: &Shared, name: &[u8], value: &[u8]) -> Result<(), Frame
     let mut c = shared.config.write();
     match name.as_str() {
         "timeout" => c.timeout = std::time::Duration::from_secs(number()?),
+        "write-timeout" => c.write_timeout = std::time::Duration::from_secs(number()?),
         "maxclients" => c.maxclients = number()? as usize,
         "proto-max-bulk-len" => c.limits.max_bulk = number()? as usize,
         "client-query-buffer-limit" => c.query_buffer_limit = number()? as usize,

@@ -125,7 +125,7 @@ pub use error::{Error, Result};
 pub use lock::{DeadlockPolicy, LockError, LockMode, LockStats, LockTable};
 pub use manager::{Durability, TxManager, TxOptions, TxStats, LOG_NAME, PAGE_LSN_SIZE};
 pub use read::{PageRead, ReadTransaction};
-pub use record::{LogRecord, TxnId};
+pub use record::{LogRecord, TxnId, MAX_TXN};
 pub use recovery::RecoveryReport;
 pub use transaction::{Transaction, UNDO_IN_MEMORY};
 pub use versions::SnapshotStats;

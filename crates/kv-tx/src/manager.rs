@@ -373,7 +373,9 @@ impl TxManager {
     /// Recreates a block that a crash lost the append of, before redo changes it.
     pub(crate) fn ensure_block(&self, block: &BlockId) -> Result<()> {
         if self.fm.length(block.file())? <= block.number() {
-            self.fm.truncate(block.file(), block.number() + 1)?;
+            // (Decoding refuses block numbers near u64::MAX, so this cannot overflow.)
+            self.fm
+                .truncate(block.file(), block.number().saturating_add(1))?;
         }
         Ok(())
     }

@@ -9,6 +9,10 @@ use crate::{Error, Result};
 /// A transaction's number: unique, increasing, never reused (0 means "no transaction").
 pub type TxnId = u64;
 
+/// The highest transaction number a log record may name: 2^62, which a billion
+/// transactions a second would take 146 years to reach. Anything above is damage.
+pub const MAX_TXN: TxnId = 1 << 62;
+
 // ANCHOR: record
 /// One log record. Every record of a transaction names the transaction's previous record
 /// (`prev`), so undo follows a chain instead of scanning the log.
@@ -212,10 +216,14 @@ impl LogRecord {
         if r.at != bytes.len() {
             return Err(r.bad(format!("{} bytes left over", bytes.len() - r.at)));
         }
-        if record.txn() == TxnId::MAX {
-            // Numbers are handed out counting up from 1: this one never is, and recovery's
-            // "next number = highest seen + 1" would overflow on it.
-            return Err(r.bad("transaction number u64::MAX is never given out".into()));
+        if record.txn() > MAX_TXN {
+            // Numbers are handed out counting up from 1 and never get near this; recovery
+            // continues from the highest it sees, so a forged one near u64::MAX would make
+            // the numbers wrap (to 0, "no transaction") a few transactions later.
+            return Err(r.bad(format!(
+                "transaction number {} is never given out (the most is {MAX_TXN})",
+                record.txn()
+            )));
         }
         Ok(record)
     }
@@ -320,6 +328,11 @@ impl Reader<'_> {
         let name =
             String::from_utf8(name).map_err(|_| self.bad("file name is not UTF-8".into()))?;
         let number = self.u64()?;
+        // Past this, the block's byte offset overflows a u64 for the largest block size:
+        // no file can have such a block, and redo must not try to grow one to it.
+        if number > u64::MAX / kv_file::MAX_BLOCK_SIZE as u64 {
+            return Err(self.bad(format!("block number {number} is past any file's end")));
+        }
         Ok((BlockId::new(name, number), self.u32()?))
     }
     fn bad(&self, reason: String) -> Error {
@@ -407,9 +420,24 @@ mod tests {
     fn the_transaction_number_that_is_never_given_out_is_an_error() {
         // Found by the `log` fuzz target: recovery computed u64::MAX + 1 as the next
         // transaction number (a panic in debug builds, number 0 in release).
-        let record = LogRecord::Start { txn: TxnId::MAX };
+        // (And the reviewer's: u64::MAX - 1 moved the wrap one transaction later.)
+        for txn in [TxnId::MAX, TxnId::MAX - 1, MAX_TXN + 1] {
+            let record = LogRecord::Start { txn };
+            let err = LogRecord::decode(&record.encode(), Lsn(40)).unwrap_err();
+            assert!(err.to_string().contains("never given out"), "{err}");
+        }
+        let record = LogRecord::Start { txn: MAX_TXN };
+        assert_eq!(
+            LogRecord::decode(&record.encode(), Lsn(40)).unwrap(),
+            record
+        );
+        // A block number whose offset would overflow is refused the same way.
+        let record = LogRecord::PageImage {
+            block: BlockId::new("t", u64::MAX),
+            image: vec![1; 16],
+        };
         let err = LogRecord::decode(&record.encode(), Lsn(40)).unwrap_err();
-        assert!(err.to_string().contains("never given out"), "{err}");
+        assert!(err.to_string().contains("past any file's end"), "{err}");
     }
 
     #[test]

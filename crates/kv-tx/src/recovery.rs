@@ -113,6 +113,12 @@ fn redo(
     bytes: &[u8],
     whole: bool,
 ) -> Result<()> {
+    // A record naming the log's own files (only damage can) must not have redo write pages
+    // into the live log.
+    mgr.check_file(block.file()).map_err(|e| Error::BadRecord {
+        lsn,
+        reason: e.to_string(),
+    })?;
     mgr.ensure_block(block)?;
     let guard = match mgr.pool.pin(block) {
         Ok(guard) => guard,
@@ -183,6 +189,10 @@ pub(crate) fn undo(mgr: &TxManager, txn: TxnId, mut last: Lsn) -> Result<()> {
                 before,
                 ..
             } => {
+                mgr.check_file(block.file()).map_err(|e| Error::BadRecord {
+                    lsn: at,
+                    reason: e.to_string(),
+                })?;
                 let step = UndoStep {
                     prev,
                     block,
@@ -202,6 +212,14 @@ pub(crate) fn undo(mgr: &TxManager, txn: TxnId, mut last: Lsn) -> Result<()> {
                 })
             }
         };
+        // Each record names an earlier one: a chain that points forward (or at itself)
+        // is damage, and following it would loop forever.
+        if next >= at {
+            return Err(Error::BadRecord {
+                lsn: at,
+                reason: format!("the chain of transaction {txn} goes forward, to {next}"),
+            });
+        }
     }
     mgr.log
         .append(&LogRecord::Rollback { txn, prev: last }.encode())?;

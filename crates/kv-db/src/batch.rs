@@ -76,7 +76,12 @@ impl WriteBatch {
         let mut order: Vec<usize> = (0..self.changes.len()).collect();
         // Stable: for one key, the later change is applied later and wins.
         order.sort_by(|&a, &b| {
-            let name = |i: usize| self.changes[i].0.as_ref().map(|k| k.name());
+            // The default keyspace by either route (`put`, or `put_in` with its handle) is
+            // one group, so the last change to a key wins however it was named.
+            let name = |i: usize| {
+                let keyspace = self.changes[i].0.as_ref();
+                keyspace.map_or(crate::DEFAULT_KEYSPACE, |k| k.name())
+            };
             (name(a), &self.changes[a].1).cmp(&(name(b), &self.changes[b].1))
         });
         for i in order {

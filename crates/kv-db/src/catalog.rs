@@ -90,7 +90,7 @@ pub(crate) fn find(
         name: Arc::from(name),
         tree,
         dropped: Arc::new(AtomicU64::new(LIVE)),
-        created: 0,
+        created: Arc::new(AtomicU64::new(0)),
     }))
 }
 
@@ -115,7 +115,7 @@ pub(crate) fn find_or_create(
         name: Arc::from(name),
         tree,
         dropped: Arc::new(AtomicU64::new(LIVE)),
-        created: CREATING,
+        created: Arc::new(AtomicU64::new(CREATING)),
     })
 }
 // ANCHOR_END: find_or_create

@@ -134,8 +134,8 @@ impl Db {
         } else {
             BTree::open(&mut tx, CATALOG)?
         };
-        let mut default = find_or_create(&catalog, &mut tx, DEFAULT_KEYSPACE)?;
-        default.created = 0; // no snapshot can be older than the open
+        let default = find_or_create(&catalog, &mut tx, DEFAULT_KEYSPACE)?;
+        default.created.store(0, SeqCst); // no snapshot can be older than the open
         tx.commit()?;
         let db = Db {
             inner: Arc::new(Inner {
@@ -243,19 +243,25 @@ impl Db {
         loop {
             let ks = self.retrying(|| {
                 let mut tx = self.begin()?;
-                let mut ks = find_or_create(catalog, &mut tx.tx, name)?;
+                let ks = find_or_create(catalog, &mut tx.tx, name)?;
                 let seq = tx.tx.commit_seq()?;
-                if ks.created == CREATING {
-                    ks.created = seq; // snapshots older than this never saw it
-                }
+                // Snapshots older than the creating commit never saw it.
+                let _ = ks.created.compare_exchange(CREATING, seq, SeqCst, SeqCst);
                 Ok(ks)
             })?;
-            // Another thread may have opened it meanwhile: hand out the handle it got.
+            // Another thread may have opened it meanwhile: hand out the handle it got. If
+            // that thread only found it — waiting on our catalog locks, it read our
+            // creation — its handle says "created before any snapshot": correct that.
+            // (Until then, a snapshot older than the creation that uses its handle reads the
+            // new file as it was, zeroes, and gets an error: a window of microseconds.)
             let mut open = self.inner.open.write();
             if self.inner.dropped.read().contains(ks.tree.file()) {
                 continue; // dropped since we found it: look again
             }
-            return Ok(open.entry(name.to_owned()).or_insert(ks).clone());
+            let created = ks.created.load(SeqCst);
+            let handle = open.entry(name.to_owned()).or_insert(ks).clone();
+            handle.created.fetch_max(created, SeqCst);
+            return Ok(handle);
         }
     }
     // ANCHOR_END: keyspace

@@ -65,8 +65,10 @@ pub struct Keyspace {
     /// The commit sequence number of the transaction that created the keyspace (0 if it
     /// existed when this process found it), so a snapshot older than the creation answers
     /// `NoSuchKeyspace` — the keyspace did not exist at its moment — instead of reading the
-    /// new file's blocks as they were then (zeroes) and reporting them corrupt.
-    pub(crate) created: u64,
+    /// new file's blocks as they were then (zeroes) and reporting them corrupt. Shared by
+    /// every handle, like `dropped`, so the creator can correct a handle another thread
+    /// found first (see `Db::keyspace`).
+    pub(crate) created: Arc<AtomicU64>,
 }
 
 /// `Keyspace::dropped` of a keyspace not dropped.
@@ -92,7 +94,7 @@ impl Keyspace {
             (_, None) => true,
             (dropped, Some(seen)) => seen >= dropped,
         };
-        let unborn = snapshot.is_some_and(|seen| seen < self.created);
+        let unborn = snapshot.is_some_and(|seen| seen < self.created.load(SeqCst));
         if gone() || unborn {
             return Err(Error::NoSuchKeyspace(self.name.to_string()));
         }

@@ -268,3 +268,20 @@ fn no_sync_drop_removes_the_file_of_a_keyspace_that_survives() {
     }
     assert!(db.check().unwrap().is_ok());
 }
+
+/// Found by the review of the fuzz targets: `put` and `put_in(&db.default_keyspace())` were
+/// sorted as two keyspaces, the first always before the second, so a later `put_in` lost to
+/// an earlier `put` of the same key.
+#[test]
+fn in_a_batch_the_last_change_to_a_default_key_wins_however_it_was_named() {
+    let db = Db::open_on(MemStorage::new(), small()).unwrap();
+    let default = db.default_keyspace();
+    let mut batch = kv_db::WriteBatch::new();
+    batch.put_in(&default, b"k", b"first").put(b"k", b"second");
+    batch.put(b"j", b"first").put_in(&default, b"j", b"second");
+    batch.put(b"gone", b"x").delete_in(&default, b"gone");
+    db.write(&batch).unwrap();
+    assert_eq!(db.get(b"k").unwrap(), Some(b"second".to_vec()));
+    assert_eq!(db.get(b"j").unwrap(), Some(b"second".to_vec()));
+    assert_eq!(db.get(b"gone").unwrap(), None);
+}

@@ -73,6 +73,15 @@ struct LeafWalk {
     visited_before: u64,
     /// Following `prev` links instead of `next`.
     reverse: bool,
+    /// Brent's cycle detection, for a meta page whose high-water mark is damaged too (2^40
+    /// would make the budget useless): a leaf number remembered at each power-of-two step;
+    /// meeting it again is a cycle, found within about twice the cycle's length. One
+    /// comparison per leaf, no memory, no lock.
+    saved: u64,
+    /// Leaves visited since `saved` was remembered.
+    since_saved: u64,
+    /// When `saved` is next replaced.
+    power: u64,
 }
 
 impl LeafWalk {
@@ -88,6 +97,9 @@ impl LeafWalk {
             allowed: 0,
             visited_before: 0,
             reverse,
+            saved: 0,
+            since_saved: 0,
+            power: 1,
         }
     }
 
@@ -110,6 +122,13 @@ impl LeafWalk {
             self.budget = self.allowed;
         }
         self.budget -= 1;
+        if number == self.saved {
+            return Err(corrupt("the leaf links run in a cycle"));
+        }
+        self.since_saved += 1;
+        if self.since_saved == self.power {
+            (self.saved, self.since_saved, self.power) = (number, 0, self.power.saturating_mul(2));
+        }
         match Leaf::read(tree, tx, number)? {
             Some((leaf, prev, next)) => {
                 let (back, onward) = if self.reverse {

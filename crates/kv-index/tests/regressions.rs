@@ -616,3 +616,31 @@ fn a_high_water_mark_past_the_end_of_the_file_is_a_problem_not_a_hang() {
         assert!(problems.iter().all(|p| p.len() < 300), "{problems:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// From the review of the fuzz work: a leaf linked to itself both ways passes the back-link
+// check, and with the meta page's high-water mark also damaged (2^40) the walk's budget
+// allowed 2^40 steps round it. Brent's cycle detection now finds any such cycle.
+// ---------------------------------------------------------------------------------------
+#[test]
+fn a_leaf_cycle_is_found_even_when_the_high_water_mark_is_damaged_too() {
+    let err = within(10, "a scan round a leaf cycle", || {
+        let (_, db) = db(512);
+        let mut tx = db.begin().unwrap();
+        let tree = BTree::create(&mut tx, "t").unwrap();
+        for i in 0..3 {
+            tree.insert(&mut tx, &key(i), b"v").unwrap();
+        }
+        let root = root_of(&mut tx); // a leaf: the tree is small
+        let leaf = BlockId::new("t", root);
+        tx.set_u64(&leaf, 16, root).unwrap(); // next
+        tx.set_u64(&leaf, 24, root).unwrap(); // prev
+        tx.set_u64(&BlockId::new("t", 0), 64, 1 << 40).unwrap(); // HIGH_WATER
+        let mut scan = tree.range(&mut tx, ..).unwrap();
+        scan.find_map(|entry| entry.err())
+    });
+    assert!(
+        matches!(&err, Some(Error::Corrupt { reason, .. }) if reason.contains("cycle")),
+        "{err:?}"
+    );
+}

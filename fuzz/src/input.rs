@@ -15,6 +15,10 @@ impl Reader<'_> {
         u16::from_be_bytes([self.u8(), self.u8()])
     }
 
+    pub(crate) fn u64(&mut self) -> u64 {
+        (0..4).fold(0, |n, _| n << 16 | u64::from(self.u16()))
+    }
+
     pub(crate) fn bytes(&mut self, len: usize) -> Vec<u8> {
         let (taken, rest) = self.0.split_at(len.min(self.0.len()));
         self.0 = rest;

@@ -20,7 +20,7 @@
 //!
 //! The binaries in `fuzz_targets/` are one line each and need libFuzzer (a C++ build,
 //! behind the `libfuzzer` feature). The checks are plain library code, so `cargo test`
-//! replays every committed seed in `fuzz/corpus/<target>/` plus a few thousand seeded
+//! replays every committed seed in `fuzz/corpus/<target>/` plus 200 seeded
 //! mutations of them (`tests/corpus.rs`) on any machine, without cargo-fuzz; and a crash
 //! the fuzzer finds becomes a regression test by committing its input to the corpus.
 //!

@@ -11,27 +11,29 @@
 //! tag 0 raw       len:u16 bytes          the payload as is (the decoder's own input)
 //! tag 1 start     txn:u8
 //! tag 2 commit    txn:u8 prev:u8         prev: 0 = none, k = the k-th record back,
-//! tag 3 rollback  txn:u8 prev:u8           past the start: a position that is no record
-//! tag 4 update    txn prev file:u8 block:u16 offset:u16 len:u16 before len:u16 after
+//! tag 3 rollback  txn:u8 prev:u8           255 = this record itself (a chain that loops),
+//!                                          past the start: a position that is no record
+//! tag 4 update    txn prev file:u8 block offset:u16 len:u16 before len:u16 after
 //! tag 5 undone    txn prev undo_next:u8 file block offset len:u16 image
 //! tag 6 image     file block len:u16 image
 //! tag 7 checkpoint redo_from:u8
 //! tag 255         the rest is written raw after the last record (a torn or garbage tail)
 //! ```
 //!
-//! Other tags are taken modulo 8. `file` indexes the base's data files; 255 names a file
-//! that does not exist. Integers are big-endian; a field cut short by the end of input
-//! reads as zero.
+//! Other tags are taken modulo 8. `file & 0x3f` indexes the base's files (data files and
+//! log segments, sorted); 255 names a file that does not exist; with bit 0x40 set, `block`
+//! is a u64, otherwise a u16. Integers are big-endian; a field cut short by the end of
+//! input reads as zero.
 
 use std::sync::Arc;
 
 use kv_db::Db;
-use kv_file::{BlockId, FileManager, FileOptions, Storage};
+use kv_file::{BlockId, FileManager, FileOptions, Storage, HEADER_FILE};
 use kv_log::{LogManager, Lsn};
 use kv_tx::{LogRecord, TxOptions, LOG_NAME};
 
+use crate::fixture;
 use crate::input::Reader;
-use crate::{fixture, page::data_files};
 
 /// The most records one input appends: enough for several transactions, few enough that
 /// one input runs in milliseconds.
@@ -41,24 +43,43 @@ const MAX_RECORDS: usize = 256;
 struct Names<'a> {
     files: &'a [String],
     appended: &'a [Lsn],
+    /// The LSN the record being read will get.
+    own: Lsn,
 }
 
 impl Names<'_> {
     fn lsn(&self, back: u8) -> Lsn {
         match back as usize {
             0 => Lsn(0),
+            255 => self.own,
             k if k <= self.appended.len() => self.appended[self.appended.len() - k],
-            k => Lsn(k as u64), // inside a segment header: never a record
+            k => Lsn(k as u64), // before the first record: never one
         }
     }
 
-    fn block(&self, file: u8, number: u16) -> BlockId {
-        let name = match self.files.get(file as usize % self.files.len().max(1)) {
+    fn block(&self, r: &mut Reader<'_>) -> BlockId {
+        let file = r.u8();
+        let name = match self
+            .files
+            .get(usize::from(file & 0x3f) % self.files.len().max(1))
+        {
             Some(name) if file != 255 => name.clone(),
             _ => "nosuch".to_owned(),
         };
-        BlockId::new(name, u64::from(number))
+        let number = match file & 0x40 {
+            0 => u64::from(r.u16()),
+            _ => r.u64(),
+        };
+        BlockId::new(name, number)
     }
+}
+
+/// The files a record may name: every file of the directory but its header and lock.
+fn files(storage: &kv_file::MemStorage) -> Vec<String> {
+    fixture::files(storage)
+        .into_iter()
+        .filter(|name| name != HEADER_FILE && !name.starts_with('.') && name != "LOCK")
+        .collect()
 }
 
 /// Reads the next record of the input, or `None` at its end or at a tail marker.
@@ -84,7 +105,7 @@ fn next_record(r: &mut Reader<'_>, names: &Names<'_>) -> Option<Vec<u8>> {
         4 => LogRecord::Update {
             txn: txn(r),
             prev: names.lsn(r.u8()),
-            block: names.block(r.u8(), r.u16()),
+            block: names.block(r),
             offset: u32::from(r.u16()),
             before: r.sized(),
             after: r.sized(),
@@ -93,12 +114,12 @@ fn next_record(r: &mut Reader<'_>, names: &Names<'_>) -> Option<Vec<u8>> {
             txn: txn(r),
             prev: names.lsn(r.u8()),
             undo_next: names.lsn(r.u8()),
-            block: names.block(r.u8(), r.u16()),
+            block: names.block(r),
             offset: u32::from(r.u16()),
             image: r.sized(),
         },
         6 => LogRecord::PageImage {
-            block: names.block(r.u8(), r.u16()),
+            block: names.block(r),
             image: r.sized(),
         },
         _ => LogRecord::Checkpoint {
@@ -111,7 +132,7 @@ fn next_record(r: &mut Reader<'_>, names: &Names<'_>) -> Option<Vec<u8>> {
 /// Appends the input's records to the clean base's log; returns the storage and the tail.
 fn write_log(data: &[u8]) -> Option<(kv_file::MemStorage, Vec<u8>)> {
     let storage = fixture::clean();
-    let files = data_files(&storage);
+    let files = files(&storage);
     let fm = Arc::new(FileManager::open_with(storage.clone(), FileOptions::default()).ok()?);
     let log = LogManager::open_with(Arc::clone(&fm), LOG_NAME, TxOptions::default().log).ok()?;
     let mut r = Reader(data);
@@ -120,6 +141,7 @@ fn write_log(data: &[u8]) -> Option<(kv_file::MemStorage, Vec<u8>)> {
         let names = Names {
             files: &files,
             appended: &appended,
+            own: log.end_lsn(),
         };
         let Some(payload) = next_record(&mut r, &names) else {
             break;
@@ -145,9 +167,9 @@ pub fn check(data: &[u8]) {
             let _ = file.write_at(&tail, end).and_then(|()| file.sync());
         }
     }
-    if let Ok(db) = Db::open_on(storage, fixture::options()) {
-        let _ = fixture::exercise(&db);
-    }
+    // (Even the seeds, real records, may fail: replayed after a checkpoint they were not
+    // written after, their page LSNs and images need not fit. Any result but a panic.)
+    let _ = fixture::open_and_exercise(storage);
 }
 
 /// Writes `records` (read from a log, with their LSNs) in the input language.
@@ -156,7 +178,8 @@ fn encode(records: &[(Lsn, LogRecord)], files: &[String]) -> Vec<u8> {
         records[..at]
             .iter()
             .rposition(|(l, _)| l == lsn)
-            .map_or(0, |i| (at - i).min(254) as u8)
+            .filter(|i| at - i < 255) // farther back: written as "none"
+            .map_or(0, |i| (at - i) as u8)
     };
     let file = |block: &BlockId| -> u8 {
         files
@@ -169,9 +192,18 @@ fn encode(records: &[(Lsn, LogRecord)], files: &[String]) -> Vec<u8> {
         out.extend_from_slice(&(b.len().min(u16::MAX as usize) as u16).to_be_bytes());
         out.extend_from_slice(&b[..b.len().min(u16::MAX as usize)]);
     };
+    let block_at = |out: &mut Vec<u8>, block: &BlockId| match u16::try_from(block.number()) {
+        Ok(n) => {
+            out.push(file(block));
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        Err(_) => {
+            out.push(file(block) | 0x40);
+            out.extend_from_slice(&block.number().to_be_bytes());
+        }
+    };
     let place = |out: &mut Vec<u8>, block: &BlockId, offset: u32| {
-        out.push(file(block));
-        out.extend_from_slice(&(block.number() as u16).to_be_bytes());
+        block_at(out, block);
         out.extend_from_slice(&(offset as u16).to_be_bytes());
     };
     for (at, (_, record)) in records.iter().enumerate() {
@@ -205,8 +237,8 @@ fn encode(records: &[(Lsn, LogRecord)], files: &[String]) -> Vec<u8> {
                 sized(&mut out, image);
             }
             LogRecord::PageImage { block, image } => {
-                out.extend([6, file(block)]);
-                out.extend_from_slice(&(block.number() as u16).to_be_bytes());
+                out.push(6);
+                block_at(&mut out, block);
                 sized(&mut out, image);
             }
             LogRecord::Checkpoint { redo_from } => out.extend([7, back(at, redo_from)]),
@@ -220,7 +252,7 @@ fn encode(records: &[(Lsn, LogRecord)], files: &[String]) -> Vec<u8> {
 /// tail and with a raw record.
 pub fn seeds() -> Vec<Vec<u8>> {
     let storage = fixture::clean();
-    let files = data_files(&storage);
+    let files = files(&storage);
     let db = Db::open_on(storage.clone(), fixture::options()).expect("the base opens");
     let from = db.tx_manager().log().end_lsn();
     let ks = db.keyspace("a").expect("keyspace a exists");
@@ -254,5 +286,18 @@ pub fn seeds() -> Vec<Vec<u8>> {
     raw.extend_from_slice(&(first.len() as u16).to_be_bytes());
     raw.extend_from_slice(&first);
     let committed = encode(&records[..records.len().min(8)], &files);
-    vec![all, torn, raw, committed]
+    // Hand-written damage: an undo chain naming itself, an update of the log's own file,
+    // a page image at block 4,096 (a u64 block number).
+    let wal = files.iter().position(|f| f.starts_with(LOG_NAME));
+    let wal = wal.expect("the base has a log segment") as u8;
+    let looping = [&[1, 90, 5, 90, 1, 255, 0, 0, 1, 0, 8, 0, 8][..], &[7; 8]].concat();
+    let into_log = [
+        &[1, 91, 4, 91, 1, wal, 0, 0, 0, 8, 0, 8][..],
+        &[0; 8],
+        &[0, 8],
+        &[9; 8],
+    ]
+    .concat();
+    let far = [&[6, 0x40, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 16][..], &[1; 16]].concat();
+    vec![all, torn, raw, committed, looping, into_log, far]
 }

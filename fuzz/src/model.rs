@@ -8,16 +8,22 @@
 //! keep seeing their moment while commits and compactions go on, range bounds, and keys
 //! and values at and past their limits — and lets coverage pick the sequences.
 //!
-//! Input: operations, one tag byte each (taken modulo 14) and its fields:
+//! Input: operations, each a tag byte (taken modulo 14), a `ks` byte (even: the default
+//! keyspace, odd: keyspace "a"; read by every operation, used by some), then its fields:
 //!
 //! ```text
-//! 0 put ks key len:u16   1 delete ks key      2 get ks key     3 range ks lo hi rev
-//! 4 commit               5 rollback           6 batch n, then n × (put ks key len | delete ks key)
-//! 7 take a snapshot      8 verify the snapshots   9 checkpoint   10 compact
-//! 11 power cut, reopen   12 clean reopen      13 put ks key:u16 length (a huge key)
+//! 0 put key len:u16      1 delete key         2 get key        3 range lo hi flags
+//! 4 commit               5 rollback           6 batch n, then n × (ks key 0 len:u16 | ks key 1)
+//! 7 take a snapshot      8 verify the snapshots (ks odd: in reverse)   9 checkpoint
+//! 10 compact             11 power cut, a transaction in flight   12 clean reopen
+//! 13 put, get, range (and, if ks ≥ 128, delete) with a key of len:u16 bytes
 //! ```
 //!
-//! `ks` is 0 or 1 (two keyspaces), `key` one byte (16 keys, so operations collide).
+//! `key` is one byte: 16 keys of 1 to 13 bytes sharing prefixes, so operations collide.
+//! `len` is taken modulo 3,000 (up to six 512-byte pages: overflow chains). Range flags:
+//! `flags % 3` and `flags / 3 % 3` choose each bound (none, included, excluded), bit 7 the
+//! direction. In a batch, `ks % 4 == 0` takes the default keyspace by `put`/`delete`, the
+//! other even values by `put_in`/`delete_in` with its handle: both routes must agree.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -38,7 +44,7 @@ type Model = Vec<BTreeMap<Vec<u8>, Vec<u8>>>;
 
 fn key(r: &mut Reader<'_>) -> Vec<u8> {
     let k = r.u8() % 16;
-    // Keys of several lengths, sharing prefixes: "k", "kk", ... up to 16 bytes.
+    // Keys of several lengths, sharing prefixes: "k", "kkkkk", ... up to 13 bytes.
     vec![b'k' + (k % 4); usize::from(k / 4) * 4 + 1]
 }
 
@@ -112,6 +118,7 @@ fn assert_equals(db: &Db, model: &Model) {
 
 /// The state of one open database: its transaction, if one is open, and snapshots.
 struct Session<'db> {
+    storage: &'db MemStorage,
     db: &'db Db,
     spaces: Vec<Keyspace>,
     tx: Option<Txn<'db>>,
@@ -148,17 +155,25 @@ impl<'db> Session<'db> {
 /// How a session ended.
 enum End {
     Input,
-    PowerCut,
+    /// The disk was crashed; what the old process still holds dies without effect on it.
+    Crashed,
     Reopen,
 }
 
 /// Runs operations on `db` until the input ends or asks for a reopen.
-fn session(db: &Db, r: &mut Reader<'_>, committed: &mut Model, ops: &mut usize) -> End {
+fn session<'db>(
+    storage: &'db MemStorage,
+    db: &'db Db,
+    r: &mut Reader<'_>,
+    committed: &mut Model,
+    ops: &mut usize,
+) -> End {
     let spaces = SPACES
         .iter()
         .map(|n| db.keyspace(n).expect("opens"))
         .collect();
     let mut s = Session {
+        storage,
         db,
         spaces,
         tx: None,
@@ -168,22 +183,16 @@ fn session(db: &Db, r: &mut Reader<'_>, committed: &mut Model, ops: &mut usize) 
     while !r.0.is_empty() && *ops < MAX_OPS {
         *ops += 1;
         let tag = r.u8() % 14;
-        let n = usize::from(r.u8() % 2);
+        let route = r.u8();
+        let n = usize::from(route % 2);
         match tag {
-            0 | 13 => {
-                let (k, v) = match tag {
-                    0 => (key(r), value(r.u16(), *ops)),
-                    _ => (vec![b'K'; usize::from(r.u16())], b"v".to_vec()),
-                };
+            0 => {
+                let (k, v) = (key(r), value(r.u16(), *ops));
                 let ks = s.spaces[n].clone();
-                match ks.put(s.tx(), &k, &v) {
-                    Ok(()) => {
-                        s.model[n].insert(k, v);
-                    }
-                    Err(_) if tag == 13 => s.rollback(committed), // too large: refused
-                    Err(e) => panic!("a put failed on a healthy disk: {e}"),
-                }
+                ks.put(s.tx(), &k, &v).expect("a put on a healthy disk");
+                s.model[n].insert(k, v);
             }
+            13 => long_key(&mut s, n, vec![b'K'; usize::from(r.u16())], route >= 128),
             1 => {
                 let k = key(r);
                 let ks = s.spaces[n].clone();
@@ -227,13 +236,20 @@ fn session(db: &Db, r: &mut Reader<'_>, committed: &mut Model, ops: &mut usize) 
                 s.commit(committed);
                 let mut batch = WriteBatch::new();
                 for _ in 0..r.u8() % 8 {
-                    let (m, k) = (usize::from(r.u8() % 2), key(r));
+                    let (ks, k) = (r.u8(), key(r));
+                    let (m, plain) = (usize::from(ks % 2), ks % 4 == 0);
                     if r.u8().is_multiple_of(2) {
                         let v = value(r.u16(), *ops);
-                        batch.put_in(&s.spaces[m], &k, &v);
+                        match plain {
+                            true => batch.put(&k, &v),
+                            false => batch.put_in(&s.spaces[m], &k, &v),
+                        };
                         s.model[m].insert(k, v);
                     } else {
-                        batch.delete_in(&s.spaces[m], &k);
+                        match plain {
+                            true => batch.delete(&k),
+                            false => batch.delete_in(&s.spaces[m], &k),
+                        };
                         s.model[m].remove(&k);
                     }
                 }
@@ -264,19 +280,53 @@ fn session(db: &Db, r: &mut Reader<'_>, committed: &mut Model, ops: &mut usize) 
                     _ => drop(db.compact().expect("a compaction")),
                 }
             }
-            11 | 12 => {
+            11 => {
+                // The power fails with the transaction (and snapshots) open: recovery must
+                // undo whatever of the transaction reached the disk.
+                s.storage.crash(Crash::power_loss());
+                return End::Crashed;
+            }
+            12 => {
                 s.rollback(committed);
-                return if tag == 11 {
-                    End::PowerCut
-                } else {
-                    End::Reopen
-                };
+                return End::Reopen;
             }
             _ => unreachable!("tags are taken modulo 14"),
         }
     }
     s.commit(committed);
     End::Input
+}
+
+/// Every operation with a key that may be past the limit: each is refused with
+/// `KeyTooLarge` — nothing changed, the transaction goes on — or done and modelled.
+fn long_key(s: &mut Session<'_>, n: usize, k: Vec<u8>, delete: bool) {
+    let ks = s.spaces[n].clone();
+    let refused = |e: kv_db::Error| match e {
+        kv_db::Error::KeyTooLarge { len, max } if len > max => {}
+        e => panic!("an operation on a {}-byte key failed: {e}", k.len()),
+    };
+    match ks.put(s.tx(), &k, b"v") {
+        Ok(()) => drop(s.model[n].insert(k.clone(), b"v".to_vec())),
+        Err(e) => refused(e),
+    }
+    match ks.get(s.tx(), &k) {
+        Ok(got) => assert_eq!(got.as_ref(), s.model[n].get(&k), "get of a long key"),
+        Err(e) => refused(e),
+    }
+    let from = Bound::Included(&k[..]);
+    match scan(&ks, s.tx(), from, Bound::Unbounded, false) {
+        Ok(got) => {
+            let want = expect(&s.model[n], from, Bound::Unbounded, false);
+            assert!(got == want, "a range from a long key differs");
+        }
+        Err(e) => refused(e),
+    }
+    if delete {
+        match ks.delete(s.tx(), &k) {
+            Ok(found) => assert_eq!(found, s.model[n].remove(&k).is_some(), "delete's answer"),
+            Err(e) => refused(e),
+        }
+    }
 }
 
 /// Runs one input; panics only if the engine panicked or broke a promise.
@@ -289,32 +339,73 @@ pub fn check(data: &[u8]) {
     loop {
         let db = Db::open_on(storage.clone(), fixture::options()).expect("the database opens");
         assert_equals(&db, &committed);
-        let end = session(&db, &mut r, &mut committed, &mut ops);
-        assert_equals(&db, &committed);
+        let end = session(&storage, &db, &mut r, &mut committed, &mut ops);
+        if !matches!(end, End::Crashed) {
+            assert_equals(&db, &committed);
+        }
         drop(db);
-        match end {
-            End::Input => return,
-            End::PowerCut => storage.crash(Crash::power_loss()),
-            End::Reopen => {}
+        if matches!(end, End::Input) {
+            return;
         }
     }
 }
 
-/// The seed inputs: a few sessions that touch every operation.
+/// One operation in the input language: its tag, its `ks` byte, its fields.
+fn op(tag: u8, ks: u8, fields: &[u8]) -> Vec<u8> {
+    [&[tag, ks][..], fields].concat()
+}
+
+/// The seed inputs: sessions that, between them, run every operation.
 pub fn seeds() -> Vec<Vec<u8>> {
+    let put = |ks, key, len: u16| op(0, ks, &[&[key][..], &len.to_be_bytes()].concat());
+    let big = 2999u16; // six pages
     vec![
-        vec![0, 0, 1, 1, 0, 4, 0, 0, 2, 0, 1, 3, 0, 0, 9, 0, 4, 0],
-        vec![
-            0, 1, 5, 0x0b, 0xb8, 7, 0, 1, 0, 5, 4, 0, 8, 0, 8, 1, 10, 0, 8, 0,
-        ],
-        vec![
-            6, 0, 5, 0, 3, 0, 0, 40, 1, 1, 4, 1, 2, 0, 7, 0, 0, 11, 0, 2, 1, 4,
-        ],
-        vec![
-            13, 0, 0xff, 0xff, 0, 0, 2, 0, 1, 4, 0, 12, 0, 3, 0, 0, 15, 0x85,
-        ],
-        vec![
-            0, 0, 9, 0, 9, 0, 0, 14, 0, 14, 3, 1, 4, 12, 4, 7, 0, 1, 0, 4, 4, 0, 8, 1, 5, 0, 11, 0,
-        ],
+        // Puts, gets, deletes, ranges; commit; checkpoint; reopen.
+        [
+            put(0, 1, 10),
+            put(1, 5, big),
+            op(2, 0, &[1]),
+            op(1, 1, &[5]),
+            op(3, 0, &[0, 9, 1 + 3 * 2]),
+            op(4, 0, &[]),
+            op(9, 0, &[]),
+            op(12, 0, &[]),
+            op(2, 1, &[5]),
+        ]
+        .concat(),
+        // A snapshot kept across commits, a rollback, a compaction; verified both ways.
+        [
+            put(0, 3, 100),
+            op(4, 0, &[]),
+            op(7, 0, &[]),
+            put(0, 3, big),
+            put(1, 7, 50),
+            op(4, 0, &[]),
+            put(0, 8, 5),
+            op(5, 0, &[]),
+            op(10, 0, &[]),
+            op(8, 0, &[]),
+            op(8, 1, &[]),
+            op(3, 1, &[0, 0, 0x80]),
+        ]
+        .concat(),
+        // A batch mixing both routes to the default keyspace, then a power cut mid-transaction.
+        [
+            op(6, 0, &[4, 0, 2, 0, 0, 40, 2, 2, 0, 0, 41, 1, 2, 1, 4, 2, 1]),
+            put(0, 9, 700),
+            put(1, 9, 700),
+            op(11, 0, &[]),
+            op(2, 0, &[2]),
+        ]
+        .concat(),
+        // Keys past the limit, with and without a delete.
+        [
+            op(13, 0, &[0xff, 0xff]),
+            op(13, 129, &[0x01, 0x00]),
+            op(13, 128, &[0x00, 0x10]),
+            op(4, 0, &[]),
+            op(12, 0, &[]),
+        ]
+        .concat(),
     ]
 }

@@ -7,8 +7,9 @@
 //! catches a panic per command, but it would still be a bug: the fuzz target calls the
 //! commands directly so that a panic is a finding).
 //!
-//! Input: the first byte sets how the stream is cut (reads of 1 to 32 bytes) and whether
-//! the replies use RESP3; the rest is the stream. Limits are small so that the fuzzer
+//! Input: a mode byte, then `mode & 7` bytes of read lengths (each plus one, used in turn
+//! over and over; none: reads of `(mode >> 3 & 15) + 1` bytes), then the stream. Bit 7 of
+//! the mode: replies in RESP3. Limits are small so that the fuzzer
 //! meets them: 64-byte lines, 16 arguments, 300-byte bulk strings.
 
 use std::net::SocketAddr;
@@ -39,12 +40,18 @@ const MAX_COMMANDS: usize = 64;
 /// What parsing a stream yields: its requests, then how it ended.
 type Parsed = (Vec<Vec<Bytes>>, Option<ProtocolError>);
 
-/// Parses `stream` as it arrives in reads of `step` bytes (`usize::MAX`: all at once).
-fn parse(stream: &[u8], step: usize) -> Parsed {
+/// Parses `stream` as it arrives in reads of the lengths in `cuts`, in turn.
+fn parse(stream: &[u8], cuts: &[usize]) -> Parsed {
     let mut parser = RequestParser::new();
     let mut buf = BytesMut::new();
     let mut requests = Vec::new();
-    for chunk in stream.chunks(step.min(stream.len()).max(1)) {
+    let (mut rest, mut lengths) = (stream, cuts.iter().cycle());
+    while !rest.is_empty() {
+        let step = lengths
+            .next()
+            .map_or(rest.len(), |&n| n.clamp(1, rest.len()));
+        let (chunk, after) = rest.split_at(step);
+        rest = after;
         buf.extend_from_slice(chunk);
         loop {
             match parser.parse(&mut buf, &LIMITS) {
@@ -84,11 +91,16 @@ fn shared() -> Shared {
 
 /// Runs one input; panics only if the server panicked or broke a promise.
 pub fn check(data: &[u8]) {
-    let Some((&mode, stream)) = data.split_first() else {
+    let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let whole = parse(stream, usize::MAX);
-    let cut = parse(stream, usize::from(mode % 32) + 1);
+    let (lengths, stream) = rest.split_at(usize::from(mode & 7).min(rest.len()));
+    let mut cuts: Vec<usize> = lengths.iter().map(|&b| usize::from(b) + 1).collect();
+    if cuts.is_empty() {
+        cuts.push(usize::from(mode >> 3 & 15) + 1);
+    }
+    let whole = parse(stream, &[usize::MAX]);
+    let cut = parse(stream, &cuts);
     assert_eq!(whole, cut, "the verdict depends on how the stream was cut");
     let (requests, _) = whole;
     if requests.is_empty() {
@@ -155,22 +167,22 @@ pub fn seeds() -> Vec<Vec<u8>> {
         out
     };
     let mut seeds = Vec::new();
-    let mut all = vec![3u8];
+    let mut all = vec![3u8, 0, 6, 2]; // reads of 1, 7 and 3 bytes, over and over
     for (i, args) in commands.iter().enumerate() {
-        let mut one = vec![(i * 7) as u8 | (i as u8 & 1) << 7];
+        let mut one = vec![(i as u8 % 16) << 3 | (i as u8 & 1) << 7];
         one.extend(array(args));
         all.extend(array(args));
         seeds.push(one);
     }
     seeds.push(all);
     for raw in [
-        &b"\x01SET \"a b\" 'c'\r\nGET \"a b\"\n\r\n"[..],
-        b"\x05*-1\r\n*0\r\n*1\r\n$4\r\nPING\r\n",
+        &b"\x08SET \"a b\" 'c'\r\nGET \"a b\"\n\r\n"[..],
+        b"\x28*-1\r\n*0\r\n*1\r\n$4\r\nPING\r\n",
         b"\x00*3\r\n$3\r\nSET\r\n$-5\r\n",
         b"\x00*1\r\n+OK\r\n",
         b"\x00*99999999999\r\n",
-        b"\x02*2\r\n$3\r\nGET\r\n$1\r\nabc",
-        b"\x00PING \"unbalanced\r\n",
+        b"\x10*2\r\n$3\r\nGET\r\n$1\r\nabc",
+        b"\x02\x00\x05PING \"unbalanced\r\n",
     ] {
         seeds.push(raw.to_vec());
     }

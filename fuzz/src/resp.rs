@@ -13,9 +13,7 @@
 //! meets them: 64-byte lines, 16 arguments, 300-byte bulk strings.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use kv_db::{Db, Options};
@@ -23,7 +21,7 @@ use kv_file::MemStorage;
 use kv_server::conn::{execute, Client};
 use kv_server::parse::{Limits, ProtocolError, RequestParser};
 use kv_server::resp::Protocol;
-use kv_server::server::{Shared, Stats};
+use kv_server::server::Shared;
 use kv_server::store::Store;
 use kv_server::{Config, ManualClock};
 
@@ -76,17 +74,7 @@ fn shared() -> Shared {
     };
     let db = Db::open_on(MemStorage::new(), options).expect("a fresh database opens");
     let store = Store::new(db, 4, Arc::new(ManualClock::new(1_700_000_000_000)));
-    let (shutdown, _) = tokio::sync::watch::channel(false);
-    Shared {
-        store,
-        config: parking_lot::RwLock::new(Config::default()),
-        stats: Stats::default(),
-        started: Instant::now(),
-        clients: AtomicUsize::new(0),
-        next_id: AtomicU64::new(1),
-        shutdown,
-        port: 0,
-    }
+    Shared::new(store, Config::default(), 0)
 }
 
 /// Runs one input; panics only if the server panicked or broke a promise.

@@ -145,6 +145,23 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The state of a server serving `store` with `config`, bound to `port`, started now.
+    /// Public so tests and the fuzz target can run commands ([`crate::conn::execute`])
+    /// without a socket.
+    pub fn new(store: Store, config: Config, port: u16) -> Shared {
+        let (shutdown, _) = watch::channel(false);
+        Shared {
+            store,
+            config: RwLock::new(config),
+            stats: Stats::default(),
+            started: Instant::now(),
+            clients: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            shutdown,
+            port,
+        }
+    }
+
     /// Asks the server to shut down gracefully.
     pub fn shut_down(&self) {
         self.shutdown.send_replace(true);
@@ -189,19 +206,9 @@ impl Server {
         // Database 0 exists before the first snapshot reads it.
         let prepared = tokio::task::spawn_blocking(move || store.space(0).map(|_| store));
         let store = prepared.await?.map_err(std::io::Error::other)?;
-        let (shutdown, _) = watch::channel(false);
         Ok(Server {
             listener,
-            shared: Arc::new(Shared {
-                store,
-                config: RwLock::new(config),
-                stats: Stats::default(),
-                started: Instant::now(),
-                clients: AtomicUsize::new(0),
-                next_id: AtomicU64::new(1),
-                shutdown,
-                port,
-            }),
+            shared: Arc::new(Shared::new(store, config, port)),
         })
     }
 

@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use common::{err_text, exchange, TestServer};
@@ -14,7 +13,7 @@ use kv_db::{Db, Options};
 use kv_file::MemStorage;
 use kv_server::conn::{execute, Client};
 use kv_server::resp::Frame;
-use kv_server::server::{Shared, Stats};
+use kv_server::server::Shared;
 use kv_server::{Config, ManualClock, Store};
 use redis::{Commands, RedisResult, Value};
 
@@ -141,17 +140,7 @@ fn a_write_committing_after_watch_aborts_exec() {
     let db = Db::open_on(MemStorage::new(), Options::default()).unwrap();
     let store = Store::new(db, 16, Arc::new(ManualClock::new(1_700_000_000_000)));
     store.space(0).unwrap();
-    let (shutdown, _) = tokio::sync::watch::channel(false);
-    let shared = Arc::new(Shared {
-        store,
-        config: parking_lot::RwLock::new(Config::default()),
-        stats: Stats::default(),
-        started: Instant::now(),
-        clients: AtomicUsize::new(0),
-        next_id: AtomicU64::new(1),
-        shutdown,
-        port: 0,
-    });
+    let shared = Arc::new(Shared::new(store, Config::default(), 0));
     let addr = "127.0.0.1:1".parse().unwrap();
     let mut alice = Client::new(1, addr, true);
     execute(&shared, &mut alice, args(&["SET", "k", "1"]));

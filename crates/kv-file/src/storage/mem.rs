@@ -247,8 +247,8 @@ impl MemStorage {
         self.add_fault(FaultOp::Any, n, true, io::ErrorKind::BrokenPipe);
     }
 
-    /// Limits the total bytes of all files; a write that would grow past it fails with
-    /// `ErrorKind::StorageFull` (ENOSPC). `None` removes the limit.
+    /// Limits the total bytes of all files; a write (or a length change) that would grow
+    /// past it fails with `ErrorKind::StorageFull` (ENOSPC). `None` removes the limit.
     pub fn set_capacity(&self, bytes: Option<u64>) {
         self.state().capacity = bytes;
     }
@@ -408,6 +408,21 @@ impl State {
 
     fn total_bytes(&self) -> u64 {
         self.files.values().map(|f| f.current.len() as u64).sum()
+    }
+
+    /// Refuses (disk full) growing file `name` to `end` bytes past the capacity.
+    fn room_for(&mut self, name: &str, end: u64) -> io::Result<()> {
+        let growth = end.saturating_sub(self.files[name].current.len() as u64);
+        match self.capacity {
+            Some(cap) if growth > 0 && self.total_bytes() + growth > cap => {
+                self.stats.faults_fired += 1;
+                Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    "simulated disk full",
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -569,17 +584,7 @@ impl StorageFile for MemHandle {
         self.with(|st| {
             st.count(FaultOp::Write)?;
             too_large(offset.saturating_add(buf.len() as u64))?;
-            let len = st.files[&self.name].current.len() as u64;
-            let growth = (offset + buf.len() as u64).saturating_sub(len);
-            if let Some(cap) = st.capacity {
-                if growth > 0 && st.total_bytes() + growth > cap {
-                    st.stats.faults_fired += 1;
-                    return Err(io::Error::new(
-                        io::ErrorKind::StorageFull,
-                        "simulated disk full",
-                    ));
-                }
-            }
+            st.room_for(&self.name, offset + buf.len() as u64)?;
             st.seq += 1;
             let seq = st.seq;
             st.stats.unsynced += 1;
@@ -602,6 +607,10 @@ impl StorageFile for MemHandle {
         self.with(|st| {
             st.count(FaultOp::Any)?;
             too_large(len)?;
+            // (A real file system extends a file sparsely, using no space; the simulation
+            // must hold the bytes, so growth counts against the capacity here too — found
+            // by the log fuzz target, whose forged block numbers grew a file to 3 GiB.)
+            st.room_for(&self.name, len)?;
             st.stats.unsynced += 1;
             let file = st.files.get_mut(&self.name).expect("checked by with");
             file.current.resize(len as usize, 0);
@@ -786,6 +795,19 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::StorageFull);
         f.write_at(b"abc", 0).unwrap();
         assert_eq!(s.file_bytes("a").unwrap(), b"abc45678");
+    }
+
+    #[test]
+    fn capacity_bounds_a_file_grown_by_set_len_too() {
+        let s = MemStorage::new();
+        s.set_capacity(Some(8));
+        let f = write(&s, "a", 0, b"1234");
+        let err = f.set_len(1 << 30).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull);
+        assert_eq!(s.file_bytes("a").unwrap(), b"1234");
+        f.set_len(8).unwrap();
+        f.set_len(2).unwrap(); // shrinking always works
+        assert_eq!(s.file_bytes("a").unwrap(), b"12");
     }
 
     #[test]

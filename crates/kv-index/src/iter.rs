@@ -6,6 +6,7 @@ use std::ops::{Bound, RangeBounds};
 use kv_tx::PageRead;
 
 use crate::btree::BTree;
+use crate::cycle::CycleGuard;
 use crate::lookup::Target;
 use crate::node::{leaf_key, leaf_value, search, Step, Value};
 use crate::page::{Kind, PageBuf, COUNT, HEADER_END, LINK, LINK2};
@@ -73,15 +74,8 @@ struct LeafWalk {
     visited_before: u64,
     /// Following `prev` links instead of `next`.
     reverse: bool,
-    /// Brent's cycle detection, for a meta page whose high-water mark is damaged too (2^40
-    /// would make the budget useless): a leaf number remembered at each power-of-two step;
-    /// meeting it again is a cycle, found within about twice the cycle's length. One
-    /// comparison per leaf, no memory, no lock.
-    saved: u64,
-    /// Leaves visited since `saved` was remembered.
-    since_saved: u64,
-    /// When `saved` is next replaced.
-    power: u64,
+    /// For when the high-water mark is damaged too, making the budget useless.
+    cycle: CycleGuard,
 }
 
 impl LeafWalk {
@@ -97,9 +91,7 @@ impl LeafWalk {
             allowed: 0,
             visited_before: 0,
             reverse,
-            saved: 0,
-            since_saved: 0,
-            power: 1,
+            cycle: CycleGuard::new(),
         }
     }
 
@@ -122,12 +114,8 @@ impl LeafWalk {
             self.budget = self.allowed;
         }
         self.budget -= 1;
-        if number == self.saved {
+        if self.cycle.repeats(number) {
             return Err(corrupt("the leaf links run in a cycle"));
-        }
-        self.since_saved += 1;
-        if self.since_saved == self.power {
-            (self.saved, self.since_saved, self.power) = (number, 0, self.power.saturating_mul(2));
         }
         match Leaf::read(tree, tx, number)? {
             Some((leaf, prev, next)) => {

@@ -93,6 +93,7 @@
 mod btree;
 mod check;
 mod compact;
+mod cycle;
 mod error;
 mod hash;
 mod iter;

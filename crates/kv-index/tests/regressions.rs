@@ -644,3 +644,30 @@ fn a_leaf_cycle_is_found_even_when_the_high_water_mark_is_damaged_too() {
         "{err:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The hash index's bucket chains have the same guard: every page linked to itself and a
+// high-water mark of 2^40 make each lookup an error (or an answer), never 2^40 steps.
+// ---------------------------------------------------------------------------------------
+#[test]
+fn a_hash_chain_cycle_is_found_even_when_the_high_water_mark_is_damaged_too() {
+    let answers = within(10, "hash lookups round a chain cycle", || {
+        let (_, db) = db(512);
+        let mut tx = db.begin().unwrap();
+        let hash = kv_index::HashIndex::create(&mut tx, "h").unwrap();
+        for i in 0..5 {
+            hash.insert(&mut tx, &key(i), b"v").unwrap();
+        }
+        for n in 1..tx.size("h").unwrap() {
+            tx.set_u64(&BlockId::new("h", n), 16, n).unwrap(); // each page's link: itself
+        }
+        tx.set_u64(&BlockId::new("h", 0), 64, 1 << 40).unwrap(); // HIGH_WATER
+        (0..10)
+            .map(|i| hash.get(&mut tx, &key(i)))
+            .collect::<Vec<_>>()
+    });
+    let cycles = answers
+        .iter()
+        .filter(|a| matches!(a, Err(Error::Corrupt { reason, .. }) if reason.contains("cycle")));
+    assert!(cycles.count() > 0, "{answers:?}");
+}

@@ -220,6 +220,7 @@ use std::sync::Arc;
 use kv_file::BlockId;
 use kv_tx::{PageRead, Transaction};
 
+use crate::cycle::CycleGuard;
 use crate::node::{Limits, Value};
 use crate::overflow::{free_chain, read_value, write_chain};
 use crate::page::{IndexType, Meta};
@@ -397,15 +398,12 @@ impl HashIndex {
         let mut depth = None;
         let mut next = number;
         // A chain has fewer pages than the index has blocks: any more is a cycle. (The
-        // count comes from the meta page; lest a damaged one claiming 2^40 blocks make a
-        // cycle take forever, a chain this long is also measured against the file's length
-        // — only then, as `size` takes a lock a lookup should not.)
-        let mut limit = head.high_water;
-        let mut steps = 0u64;
-        while steps < limit {
-            steps += 1;
-            if steps == 1024 {
-                limit = limit.min(tx.size(self.block(0).file())?);
+        // count comes from the meta page; should a damaged one claim 2^40 blocks, the guard
+        // still finds the cycle.)
+        let mut cycle = CycleGuard::new();
+        for _ in 0..head.high_water {
+            if cycle.repeats(next) {
+                break;
             }
             let block = self.block(next);
             let (header, found) = self.read_in(tx, &block, |page| {

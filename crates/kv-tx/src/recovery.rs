@@ -113,12 +113,7 @@ fn redo(
     bytes: &[u8],
     whole: bool,
 ) -> Result<()> {
-    // A record naming the log's own files (only damage can) must not have redo write pages
-    // into the live log.
-    mgr.check_file(block.file()).map_err(|e| Error::BadRecord {
-        lsn,
-        reason: e.to_string(),
-    })?;
+    not_the_log(mgr, block, lsn)?;
     mgr.ensure_block(block)?;
     let guard = match mgr.pool.pin(block) {
         Ok(guard) => guard,
@@ -160,6 +155,15 @@ fn redo(
     Ok(())
 }
 
+/// Refuses a record at `lsn` whose page is in one of the log's own files: only damage can
+/// name one, and redo or undo must not write pages into the live log.
+fn not_the_log(mgr: &TxManager, block: &BlockId, lsn: Lsn) -> Result<()> {
+    mgr.check_file(block.file()).map_err(|e| Error::BadRecord {
+        lsn,
+        reason: e.to_string(),
+    })
+}
+
 // ANCHOR: undo
 /// Undoes transaction `txn` from its record at `last` back to its start, logging a
 /// compensation record for every change undone, then logs its `Rollback`.
@@ -189,10 +193,7 @@ pub(crate) fn undo(mgr: &TxManager, txn: TxnId, mut last: Lsn) -> Result<()> {
                 before,
                 ..
             } => {
-                mgr.check_file(block.file()).map_err(|e| Error::BadRecord {
-                    lsn: at,
-                    reason: e.to_string(),
-                })?;
+                not_the_log(mgr, &block, at)?;
                 let step = UndoStep {
                     prev,
                     block,

@@ -118,6 +118,16 @@ pub fn files(storage: &MemStorage) -> Vec<String> {
     names
 }
 
+/// The files pages live in — data files and log segments, not the header — sorted: what a
+/// log record may name. `with_log: false` leaves the log segments out too.
+pub fn page_files(storage: &MemStorage, with_log: bool) -> Vec<String> {
+    files(storage)
+        .into_iter()
+        .filter(|name| name != kv_file::HEADER_FILE && !name.starts_with('.'))
+        .filter(|name| with_log || !name.starts_with(kv_tx::LOG_NAME))
+        .collect()
+}
+
 /// Opens the database on `storage` and runs [`exercise`] on it; the first error. The
 /// targets ignore it (the input may have damaged anything); the tests require `Ok` for an
 /// undamaged input, so a bug that breaks healthy databases cannot hide behind the damage.

@@ -28,7 +28,7 @@
 use std::sync::Arc;
 
 use kv_db::Db;
-use kv_file::{BlockId, FileManager, FileOptions, Storage, HEADER_FILE};
+use kv_file::{BlockId, FileManager, FileOptions, Storage};
 use kv_log::{LogManager, Lsn};
 use kv_tx::{LogRecord, TxOptions, LOG_NAME};
 
@@ -72,14 +72,6 @@ impl Names<'_> {
         };
         BlockId::new(name, number)
     }
-}
-
-/// The files a record may name: every file of the directory but its header and lock.
-fn files(storage: &kv_file::MemStorage) -> Vec<String> {
-    fixture::files(storage)
-        .into_iter()
-        .filter(|name| name != HEADER_FILE && !name.starts_with('.') && name != "LOCK")
-        .collect()
 }
 
 /// Reads the next record of the input, or `None` at its end or at a tail marker.
@@ -132,7 +124,7 @@ fn next_record(r: &mut Reader<'_>, names: &Names<'_>) -> Option<Vec<u8>> {
 /// Appends the input's records to the clean base's log; returns the storage and the tail.
 fn write_log(data: &[u8]) -> Option<(kv_file::MemStorage, Vec<u8>)> {
     let storage = fixture::clean();
-    let files = files(&storage);
+    let files = fixture::page_files(&storage, true);
     let fm = Arc::new(FileManager::open_with(storage.clone(), FileOptions::default()).ok()?);
     let log = LogManager::open_with(Arc::clone(&fm), LOG_NAME, TxOptions::default().log).ok()?;
     let mut r = Reader(data);
@@ -252,7 +244,7 @@ fn encode(records: &[(Lsn, LogRecord)], files: &[String]) -> Vec<u8> {
 /// tail and with a raw record.
 pub fn seeds() -> Vec<Vec<u8>> {
     let storage = fixture::clean();
-    let files = files(&storage);
+    let files = fixture::page_files(&storage, true);
     let db = Db::open_on(storage.clone(), fixture::options()).expect("the base opens");
     let from = db.tx_manager().log().end_lsn();
     let ks = db.keyspace("a").expect("keyspace a exists");

@@ -5,18 +5,9 @@
 //! shorter than the page keeps the original's remaining bytes, so a seed that is a real
 //! page's payload, mutated, is a page with a few fields wrong — the interesting case.
 
-use kv_file::{BlockId, FileManager, FileOptions, HEADER_FILE};
-use kv_tx::LOG_NAME;
+use kv_file::{BlockId, FileManager, FileOptions};
 
 use crate::fixture;
-
-/// The data files (not the log, not the header) of the clean base database, sorted.
-pub fn data_files(storage: &kv_file::MemStorage) -> Vec<String> {
-    fixture::files(storage)
-        .into_iter()
-        .filter(|name| !name.starts_with(LOG_NAME) && name != HEADER_FILE && !name.starts_with('.'))
-        .collect()
-}
 
 /// Runs one input; panics only if the engine panicked or broke a promise.
 pub fn check(data: &[u8]) {
@@ -25,7 +16,7 @@ pub fn check(data: &[u8]) {
     };
     let unchanged: bool;
     let storage = fixture::clean();
-    let names = data_files(&storage);
+    let names = fixture::page_files(&storage, false);
     let name = &names[*file as usize % names.len()];
     {
         let Ok(fm) = FileManager::open_with(storage.clone(), FileOptions::default()) else {
@@ -62,7 +53,7 @@ pub fn check(data: &[u8]) {
 /// The seed inputs: every page of every data file of the base database, as it is.
 pub fn seeds() -> Vec<Vec<u8>> {
     let storage = fixture::clean();
-    let names = data_files(&storage);
+    let names = fixture::page_files(&storage, false);
     let fm = FileManager::open_with(storage.clone(), FileOptions::default())
         .expect("the base database's files open");
     let mut seeds = Vec::new();
